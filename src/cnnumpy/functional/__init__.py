@@ -1,0 +1,92 @@
+"""Pure array-in, array-out ops on NCHW arrays, each forward with its backward.
+
+Ops with a cache come in three functions: ``op_forward(...) -> (y, ctx)``,
+``op_backward(dy, ctx) -> gradients`` and ``op(...) -> y``. Element-wise ops take
+what their derivative needs: ``relu_backward(dy, y)``.
+"""
+
+from cnnumpy.functional.activation import (
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    softmax_backward,
+    tanh,
+    tanh_backward,
+)
+from cnnumpy.functional.conv import (
+    Conv2dContext,
+    conv2d,
+    conv2d_backward,
+    conv2d_forward,
+)
+from cnnumpy.functional.dropout import dropout, dropout_backward, dropout_forward
+from cnnumpy.functional.im2col import col2im, im2col
+from cnnumpy.functional.linear import flatten, flatten_backward, linear, linear_backward
+from cnnumpy.functional.loss import (
+    cross_entropy,
+    cross_entropy_backward,
+    cross_entropy_forward,
+)
+from cnnumpy.functional.normalization import (
+    BatchNormContext,
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_forward,
+)
+from cnnumpy.functional.pool import (
+    PoolContext,
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ = [
+    "BatchNormContext",
+    "Conv2dContext",
+    "PoolContext",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_forward",
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_forward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "cross_entropy_forward",
+    "dropout",
+    "dropout_backward",
+    "dropout_forward",
+    "flatten",
+    "flatten_backward",
+    "im2col",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
+]

@@ -1,0 +1,183 @@
+"""Argument checks and size arithmetic shared by the fast and the reference ops.
+
+Every public op validates through these helpers, so one rule has one message:
+the argument's name, what was expected and what was got.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+Pair = tuple[int, int]
+
+
+def pair(value: object, name: str, *, minimum: int) -> Pair:
+    """Normalise an int or an (h, w) pair of ints, each ``>= minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
+    if min(out) < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+    return out
+
+
+def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
+    """Check that ``x`` is a floating ndarray of ``ndim`` dimensions (``what`` names the axes)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(
+            f"`{name}` must be {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def check_grad(dy: object, expected_shape: tuple[int, ...], name: str = "dy") -> np.ndarray:
+    """Check an upstream gradient against the shape of the output it belongs to."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    if dy.shape != tuple(expected_shape):
+        raise ValueError(
+            f"`{name}` must have the output's shape {tuple(expected_shape)}, got {dy.shape}"
+        )
+    return dy
+
+
+class Geometry(NamedTuple):
+    """Window geometry of a convolution or pooling, every field an (h, w) pair."""
+
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    out: Pair
+    extra: Pair = (0, 0)
+    """Extra padding after the input (bottom, right): only 'same' with an odd total."""
+
+
+def window_geometry(
+    in_hw: tuple[int, int],
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    *,
+    kernel_name: str = "kernel_size",
+) -> Geometry:
+    """Validate window arguments against an input of spatial size ``in_hw``.
+
+    ``padding`` may be an int, a pair, ``'valid'`` (no padding) or ``'same'``
+    (output size equals input size; stride 1 only, as in PyTorch). When 'same'
+    needs an odd total padding, the extra row or column goes at the bottom/right,
+    as PyTorch does; ``Geometry.extra`` records it.
+    """
+    kernel = pair(kernel_size, kernel_name, minimum=1)
+    extra = (0, 0)
+    stride_ = pair(stride, "stride", minimum=1)
+    dilation_ = pair(dilation, "dilation", minimum=1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding_ = (0, 0)
+        elif padding == "same":
+            if stride_ != (1, 1):
+                raise ValueError(
+                    f"`padding`='same' requires `stride`=1, got stride={stride!r}"
+                )
+            total = [d * (k - 1) for d, k in zip(dilation_, kernel)]
+            padding_ = (total[0] // 2, total[1] // 2)
+            extra = (total[0] % 2, total[1] % 2)
+        else:
+            raise ValueError(
+                f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
+            )
+    else:
+        padding_ = pair(padding, "padding", minimum=0)
+    for axis, size, k, p, e, d in zip("hw", in_hw, kernel, padding_, extra, dilation_):
+        extent = d * (k - 1) + 1
+        if extent > size + 2 * p + e:
+            raise ValueError(
+                f"`{kernel_name}` (={kernel_size!r}, dilated extent {extent}) is larger "
+                f"than the padded input along {axis} ({size} + 2*{p} = {size + 2 * p})"
+            )
+    # Output length per axis: floor((size + 2p - d(k-1) - 1) / s) + 1.
+    out = tuple(
+        (size + 2 * p + e - d * (k - 1) - 1) // s + 1
+        for size, k, s, p, e, d in zip(in_hw, kernel, stride_, padding_, extra, dilation_)
+    )
+    return Geometry(kernel, stride_, padding_, dilation_, out, extra)
+
+
+def conv_geometry(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+) -> Geometry:
+    """Validate the arguments of a 2-D convolution and return its geometry."""
+    check_array(x, "x", 4, "(N, C, H, W)")
+    check_array(weight, "weight", 4, "(out_channels, in_channels/groups, kH, kW)")
+    if weight.dtype != x.dtype:
+        raise TypeError(
+            f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}"
+        )
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"`groups` must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"`groups` must be >= 1, got {groups}")
+    C = x.shape[1]
+    F, Cg = weight.shape[:2]
+    if C % groups:
+        raise ValueError(f"`in_channels` (={C}) must be divisible by `groups` (={groups})")
+    if F % groups:
+        raise ValueError(
+            f"`out_channels` (={F}) must be divisible by `groups` (={groups})"
+        )
+    if Cg * groups != C:
+        raise ValueError(
+            f"`x` has {C} channels but `weight` expects {Cg * groups} "
+            f"(weight.shape[1]={Cg} x groups={groups})"
+        )
+    if bias is not None:
+        check_array(bias, "bias", 1, "(out_channels,)")
+        if bias.dtype != x.dtype:
+            raise TypeError(
+                f"`bias` dtype must match `x` dtype ({x.dtype}), got {bias.dtype}"
+            )
+        if bias.shape[0] != F:
+            raise ValueError(
+                f"`bias` must have shape ({F},) to match `weight`, got {bias.shape}"
+            )
+    return window_geometry(
+        x.shape[2:], weight.shape[2:], stride, padding, dilation, kernel_name="weight"
+    )
+
+
+def pool_geometry(
+    x: np.ndarray, kernel_size: object, stride: object, padding: object
+) -> Geometry:
+    """Validate pooling arguments; ``stride=None`` means the kernel size."""
+    check_array(x, "x", 4, "(N, C, H, W)")
+    kernel = pair(kernel_size, "kernel_size", minimum=1)
+    stride = kernel if stride is None else stride
+    padding_ = pair(padding, "padding", minimum=0)
+    for k, p in zip(kernel, padding_):
+        if p > k // 2:
+            raise ValueError(
+                f"`padding` (={padding!r}) must be at most half of `kernel_size` "
+                f"(={kernel_size!r})"
+            )
+    return window_geometry(x.shape[2:], kernel, stride, padding_, 1)

@@ -1,0 +1,125 @@
+"""Element-wise activations and softmax, each forward with its backward below it.
+
+The backward functions take the upstream gradient ``dy`` and what the derivative
+is cheapest to express in: the output ``y`` where the derivative is a function of
+the output (tanh, sigmoid, relu, softmax), the input ``x`` otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy.functional._checks import check_grad
+
+__all__ = [
+    "leaky_relu",
+    "leaky_relu_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
+]
+
+
+def _check_float(x: object, name: str = "x") -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def _check_dim(x: np.ndarray, dim: int) -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"`dim` must be an int, got {dim!r}")
+    if not -x.ndim <= dim < max(x.ndim, 1):
+        raise ValueError(
+            f"`dim` must be in [{-x.ndim}, {x.ndim - 1}] for a {x.ndim}-D input, got {dim}"
+        )
+    return int(dim)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)``; NaN stays NaN."""
+    return np.maximum(_check_float(x), 0)
+
+
+def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dy`` where the output is positive, else 0 (derivative at 0 taken as 0)."""
+    check_grad(dy, y.shape)
+    return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    _check_float(x)
+    return np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+
+def leaky_relu_backward(
+    dy: np.ndarray, x: np.ndarray, negative_slope: float = 0.01
+) -> np.ndarray:
+    """``dy`` where the input is positive, else ``negative_slope * dy``."""
+    check_grad(dy, x.shape)
+    return np.where(x > 0, dy, dy * negative_slope).astype(dy.dtype, copy=False)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """Hyperbolic tangent."""
+    return np.tanh(_check_float(x))
+
+
+def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dy * (1 - y**2)`` with ``y = tanh(x)``."""
+    check_grad(dy, y.shape)
+    return dy * (1 - y * y)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function ``1 / (1 + exp(-x))``, without overflow for large ``|x|``."""
+    _check_float(x)
+    # exp(-|x|) <= 1 never overflows; the two branches are the same function.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def sigmoid_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dy * y * (1 - y)`` with ``y = sigmoid(x)``."""
+    check_grad(dy, y.shape)
+    return dy * y * (1 - y)
+
+
+def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the max for stability."""
+    dim = _check_dim(_check_float(x), dim)
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    e /= e.sum(axis=dim, keepdims=True)
+    return e
+
+
+def softmax_backward(dy: np.ndarray, y: np.ndarray, dim: int = -1) -> np.ndarray:
+    """Jacobian-vector product of softmax: ``y * (dy - sum(dy * y))`` along ``dim``."""
+    check_grad(dy, y.shape)
+    dim = _check_dim(y, dim)
+    return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """``x - logsumexp(x)`` along ``dim``; exact for logits of any magnitude."""
+    dim = _check_dim(_check_float(x), dim)
+    shifted = x - x.max(axis=dim, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return shifted
+
+
+def log_softmax_backward(dy: np.ndarray, y: np.ndarray, dim: int = -1) -> np.ndarray:
+    """``dy - softmax * sum(dy)`` along ``dim``, with ``y = log_softmax(x)``."""
+    check_grad(dy, y.shape)
+    dim = _check_dim(y, dim)
+    return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)

@@ -1,0 +1,100 @@
+"""Fully connected layer and flatten."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy.functional._checks import check_grad
+
+__all__ = ["flatten", "flatten_backward", "linear", "linear_backward"]
+
+
+def _check_linear(x: object, weight: object, bias: object) -> None:
+    for name, arr in (("x", x), ("weight", weight)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(arr).__name__}")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(f"`{name}` must have a floating dtype, got {arr.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(
+            f"`weight` must be 2-D (out_features, in_features), got shape {weight.shape}"
+        )
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"`x` must have shape (*, {weight.shape[1]}) to match `weight`, got {x.shape}"
+        )
+    if weight.dtype != x.dtype:
+        raise TypeError(f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}")
+    if bias is not None and (
+        not isinstance(bias, np.ndarray) or bias.shape != (weight.shape[0],)
+    ):
+        got = bias.shape if isinstance(bias, np.ndarray) else type(bias).__name__
+        raise ValueError(f"`bias` must have shape ({weight.shape[0]},), got {got}")
+    if bias is not None and bias.dtype != x.dtype:
+        raise TypeError(f"`bias` dtype must match `x` dtype ({x.dtype}), got {bias.dtype}")
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """``y = x @ weight.T + bias`` as ``torch.nn.functional.linear``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (*, in_features)
+    weight : ndarray, shape (out_features, in_features)
+    bias : ndarray, shape (out_features,), optional
+
+    Returns
+    -------
+    ndarray, shape (*, out_features)
+    """
+    _check_linear(x, weight, bias)
+    y = x @ weight.T  # BLAS reads the transpose in place: no copy
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    has_bias: bool = True,
+    input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`linear`: ``dx = dy @ W``, ``dW = dy.T @ x``, ``db = sum(dy)``.
+
+    Leading batch dimensions are summed over for ``dW`` and ``db``. ``dx`` is None
+    when ``input_grad`` is False, ``db`` when ``has_bias`` is False.
+    """
+    check_grad(dy, (*x.shape[:-1], weight.shape[0]))
+    dy2 = dy.reshape(-1, weight.shape[0])  # (M, out)
+    x2 = x.reshape(-1, weight.shape[1])  # (M, in)
+    dweight = dy2.T @ x2
+    dbias = dy2.sum(axis=0) if has_bias else None
+    dx = (dy @ weight) if input_grad else None
+    return dx, dweight, dbias
+
+
+def flatten(x: np.ndarray, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
+    """Merge dimensions ``start_dim..end_dim`` into one, as ``torch.flatten``."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`x` must be a numpy.ndarray, got {type(x).__name__}")
+    nd = max(x.ndim, 1)
+    s = start_dim + nd if start_dim < 0 else start_dim
+    e = end_dim + nd if end_dim < 0 else end_dim
+    if not (0 <= s < nd and 0 <= e < nd) or s > e:
+        raise ValueError(
+            f"`start_dim`..`end_dim` (={start_dim}..{end_dim}) must be a valid range "
+            f"of dimensions of a {x.ndim}-D input"
+        )
+    return x.reshape(*x.shape[:s], -1, *x.shape[e + 1 :])
+
+
+def flatten_backward(dy: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Reshape the gradient back to the input's shape."""
+    if dy.size != int(np.prod(input_shape)):
+        raise ValueError(
+            f"`dy` must have {int(np.prod(input_shape))} elements to match the input "
+            f"shape {tuple(input_shape)}, got shape {dy.shape}"
+        )
+    return dy.reshape(input_shape)

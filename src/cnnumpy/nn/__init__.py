@@ -1,0 +1,36 @@
+"""Modules with PyTorch's names, argument order and defaults.
+
+``y = m(x)`` runs the forward pass and caches what the backward pass needs;
+``dx = m.backward(dy)`` returns the input gradient and accumulates parameter
+gradients into ``param.grad``.
+"""
+
+from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from cnnumpy.nn.conv import Conv2d
+from cnnumpy.nn.dropout import Dropout
+from cnnumpy.nn.linear import Flatten, Linear
+from cnnumpy.nn.loss import CrossEntropyLoss
+from cnnumpy.nn.module import Module, Sequential
+from cnnumpy.nn.normalization import BatchNorm2d
+from cnnumpy.nn.parameter import Parameter
+from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "AvgPool2d",
+    "BatchNorm2d",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MaxPool2d",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]

@@ -1,0 +1,103 @@
+"""Activation modules. They keep the input's float dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.nn.module import Module, as_float_array
+
+__all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+class _OutputActivation(Module):
+    """An activation whose derivative is a function of its output ``y``."""
+
+    _fn = staticmethod(F.relu)
+    _grad = staticmethod(F.relu_backward)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = self._fn(as_float_array(x, name="x"))
+        return self._y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        y = self._cached("_y")
+        return self._grad(dy, y) if self.input_grad else None
+
+
+class ReLU(_OutputActivation):
+    """``max(x, 0)``."""
+
+
+class Tanh(_OutputActivation):
+    """Hyperbolic tangent."""
+
+    _fn = staticmethod(F.tanh)
+    _grad = staticmethod(F.tanh_backward)
+
+
+class Sigmoid(_OutputActivation):
+    """Logistic sigmoid."""
+
+    _fn = staticmethod(F.sigmoid)
+    _grad = staticmethod(F.sigmoid_backward)
+
+
+class LeakyReLU(Module):
+    """``x`` if ``x > 0`` else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise TypeError(f"`negative_slope` must be a float, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = as_float_array(x, name="x")
+        return F.leaky_relu(self._x, self.negative_slope)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        x = self._cached("_x")
+        return F.leaky_relu_backward(dy, x, self.negative_slope) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class _DimActivation(Module):
+    _fn = staticmethod(F.softmax)
+    _grad = staticmethod(F.softmax_backward)
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"`dim` must be an int, got {dim!r}")
+        self.dim = int(dim)
+        self._y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._y = self._fn(as_float_array(x, name="x"), self.dim)
+        return self._y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        y = self._cached("_y")
+        return self._grad(dy, y, self.dim) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_DimActivation):
+    """Softmax along ``dim`` (default the last axis)."""
+
+
+class LogSoftmax(_DimActivation):
+    """Log-softmax along ``dim`` (default the last axis)."""
+
+    _fn = staticmethod(F.log_softmax)
+    _grad = staticmethod(F.log_softmax_backward)

@@ -1,0 +1,136 @@
+"""`Conv2d`: a thin module over `cnnumpy.functional.conv2d_forward/backward`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.functional._checks import pair
+from cnnumpy.nn._layer import check_bool, positive_int
+from cnnumpy.nn.init import default_uniform, resolve_rng
+from cnnumpy.nn.module import Module, as_float_array, check_dtype
+from cnnumpy.nn.parameter import Parameter
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d(Module):
+    """2-D convolution over an (N, C, H, W) input, as ``torch.nn.Conv2d``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
+    groups : int
+        Must divide both channel counts.
+    bias : bool
+    dtype : float32 (default) or float64
+        The compute dtype; inputs of another dtype are converted to it.
+    rng : numpy.random.Generator, optional
+        Source of the initial weights (PyTorch's default init).
+
+    Attributes
+    ----------
+    weight : Parameter, shape (out_channels, in_channels // groups, kH, kW)
+    bias : Parameter, shape (out_channels,), or None
+
+    Shape
+    -----
+    Output (N, out_channels, out_h, out_w) with
+    ``out = floor((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: object = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.out_channels = positive_int(out_channels, "out_channels")
+        self.groups = positive_int(groups, "groups")
+        if in_channels % groups:
+            raise ValueError(
+                f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})"
+            )
+        if out_channels % groups:
+            raise ValueError(
+                f"`out_channels` (={out_channels}) must be divisible by `groups` "
+                f"(={groups})"
+            )
+        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = pair(stride, "stride", minimum=1)
+        self.dilation = pair(dilation, "dilation", minimum=1)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(
+                    f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
+                )
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(
+                    f"`padding`='same' requires `stride`=1, got stride={stride!r}"
+                )
+            self.padding: tuple[int, int] | str = padding
+        else:
+            self.padding = pair(padding, "padding", minimum=0)
+        check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        rng = resolve_rng(rng)
+        kH, kW = self.kernel_size
+        fan_in = in_channels // groups * kH * kW
+        w_shape = (out_channels, in_channels // groups, kH, kW)
+        self.weight = Parameter(default_uniform(w_shape, fan_in, rng, self.dtype))
+        self.bias = (
+            Parameter(default_uniform((out_channels,), fan_in, rng, self.dtype))
+            if bias
+            else None
+        )
+        self._ctx: F.Conv2dContext | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, self.dtype, "x")
+        y, self._ctx = F.conv2d_forward(
+            x,
+            self.weight.data,
+            None if self.bias is None else self.bias.data,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+        )
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        ctx = self._cached()
+        dx, dweight, dbias = F.conv2d_backward(
+            as_float_array(dy, self.dtype, "dy"), ctx, self.input_grad
+        )
+        self.weight.accumulate_grad(dweight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(dbias)
+        return dx
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding not in ((0, 0), "valid"):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

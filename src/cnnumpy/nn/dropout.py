@@ -1,0 +1,46 @@
+"""`Dropout`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.nn.init import resolve_rng
+from cnnumpy.nn.module import Module, as_float_array
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Inverted dropout in training, identity in evaluation, as ``torch.nn.Dropout``.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+        Probability of zeroing an element.
+    rng : numpy.random.Generator, optional
+        Source of the masks; pass one for reproducible runs.
+    """
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"`p` must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = resolve_rng(rng)
+        # (scale,): the scale is None when nothing was dropped (eval or p == 0).
+        self._ctx: tuple[np.ndarray | None] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, scale = F.dropout_forward(
+            as_float_array(x, name="x"), self.p, self.training, self.rng
+        )
+        self._ctx = (scale,)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        (scale,) = self._cached()
+        return F.dropout_backward(dy, scale) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

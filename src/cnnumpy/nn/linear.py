@@ -1,0 +1,105 @@
+"""`Linear` and `Flatten`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.nn._layer import check_bool, positive_int
+from cnnumpy.nn.init import default_uniform, resolve_rng
+from cnnumpy.nn.module import Module, as_float_array, check_dtype
+from cnnumpy.nn.parameter import Parameter
+
+__all__ = ["Flatten", "Linear"]
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` over the last axis, as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : float32 (default) or float64
+    rng : numpy.random.Generator, optional
+        Source of the initial weights, ``U(-1/sqrt(in), 1/sqrt(in))`` as PyTorch.
+
+    Shape
+    -----
+    Input (*, in_features), output (*, out_features).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: object = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        check_bool(bias, "bias")
+        self.dtype = check_dtype(dtype)
+        rng = resolve_rng(rng)
+        self.weight = Parameter(
+            default_uniform((out_features, in_features), in_features, rng, self.dtype)
+        )
+        self.bias = (
+            Parameter(default_uniform((out_features,), in_features, rng, self.dtype))
+            if bias
+            else None
+        )
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, self.dtype, "x")
+        y = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+        self._x = x
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        x = self._cached("_x")
+        dx, dweight, dbias = F.linear_backward(
+            as_float_array(dy, self.dtype, "dy"),
+            x,
+            self.weight.data,
+            has_bias=self.bias is not None,
+            input_grad=self.input_grad,
+        )
+        self.weight.accumulate_grad(dweight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(dbias)
+        return dx
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim..end_dim`` (default: all but the batch)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"`{name}` must be an int, got {v!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, name="x")
+        y = F.flatten(x, self.start_dim, self.end_dim)
+        self._shape = x.shape
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        shape = self._cached("_shape")
+        return F.flatten_backward(dy, shape) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,40 @@
+"""`CrossEntropyLoss`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.nn.module import Module, as_float_array
+
+__all__ = ["CrossEntropyLoss"]
+
+
+class CrossEntropyLoss(Module):
+    """Softmax cross-entropy on logits, mean over the batch, as ``torch.nn.CrossEntropyLoss``.
+
+    ``loss = criterion(logits, target)`` returns a Python float;
+    ``criterion.backward()`` then returns d loss / d logits, shape (N, K).
+
+    The softmax is computed once, in the forward pass, and reused by the
+    backward pass: ``(softmax - one_hot) / N``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ctx: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> float:  # noqa: A002
+        logits = as_float_array(input, name="input")
+        target = np.asarray(target)
+        loss, probs = F.cross_entropy_forward(logits, target)
+        self._ctx = (probs, target)
+        return loss
+
+    def backward(self, grad: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        """d (grad * loss) / d logits; ``grad`` scales it (1 for the loss itself)."""
+        probs, target = self._cached()
+        dlogits = F.cross_entropy_backward(probs, target)
+        if grad != 1.0:
+            dlogits *= grad
+        return dlogits

@@ -1,0 +1,77 @@
+"""`MaxPool2d` and `AvgPool2d`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnumpy import functional as F
+from cnnumpy.functional._checks import pair
+from cnnumpy.nn.module import Module, as_float_array
+
+__all__ = ["AvgPool2d", "MaxPool2d"]
+
+
+class _Pool2d(Module):
+    _forward = staticmethod(F.max_pool2d_forward)
+    _backward = staticmethod(F.max_pool2d_backward)
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", minimum=1)
+        self.padding = pair(padding, "padding", minimum=0)
+        for k, p in zip(self.kernel_size, self.padding):
+            if p > k // 2:
+                raise ValueError(
+                    f"`padding` (={padding!r}) must be at most half of `kernel_size` "
+                    f"(={kernel_size!r})"
+                )
+        self._ctx: F.PoolContext | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._ctx = self._forward(
+            as_float_array(x, name="x"), self.kernel_size, self.stride, self.padding
+        )
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        ctx = self._cached()
+        return self._backward(dy, ctx) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}"
+        )
+
+
+class MaxPool2d(_Pool2d):
+    """Max over windows, as ``torch.nn.MaxPool2d``; padding is -inf.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int)
+        At most half the kernel.
+
+    Shape
+    -----
+    ``out = floor((size + 2*padding - kernel) / stride) + 1``.
+    """
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over windows, as ``torch.nn.AvgPool2d`` (padded zeros are counted).
+
+    Parameters and shape as :class:`MaxPool2d`.
+    """
+
+    _forward = staticmethod(F.avg_pool2d_forward)
+    _backward = staticmethod(F.avg_pool2d_backward)

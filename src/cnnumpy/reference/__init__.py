@@ -1,0 +1,33 @@
+"""Naive nested-loop ops with the fast ops' signatures: the oracle and the lesson."""
+
+from cnnumpy.reference.conv import (
+    Conv2dContext,
+    conv2d,
+    conv2d_backward,
+    conv2d_forward,
+)
+from cnnumpy.reference.pool import (
+    AvgPool2dContext,
+    MaxPool2dContext,
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ = [
+    "AvgPool2dContext",
+    "Conv2dContext",
+    "MaxPool2dContext",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "avg_pool2d_forward",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_forward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "max_pool2d_forward",
+]
