@@ -20,7 +20,9 @@ def pair(value: object, name: str, *, minimum: int) -> Pair:
     elif (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+        )
     ):
         out = (int(value[0]), int(value[1]))
     else:
@@ -31,7 +33,7 @@ def pair(value: object, name: str, *, minimum: int) -> Pair:
 
 
 def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
-    """Check that ``x`` is a floating ndarray of ``ndim`` dimensions (``what`` names the axes)."""
+    """Check that ``x`` is a float ndarray with ``ndim`` axes (``what`` names them)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
     if x.ndim != ndim:
@@ -43,13 +45,16 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
     return x
 
 
-def check_grad(dy: object, expected_shape: tuple[int, ...], name: str = "dy") -> np.ndarray:
+def check_grad(
+    dy: object, expected_shape: tuple[int, ...], name: str = "dy"
+) -> np.ndarray:
     """Check an upstream gradient against the shape of the output it belongs to."""
     if not isinstance(dy, np.ndarray):
         raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
     if dy.shape != tuple(expected_shape):
         raise ValueError(
-            f"`{name}` must have the output's shape {tuple(expected_shape)}, got {dy.shape}"
+            f"`{name}` must have the output's shape {tuple(expected_shape)}, "
+            f"got {dy.shape}"
         )
     return dy
 
@@ -64,6 +69,70 @@ class Geometry(NamedTuple):
     out: Pair
     extra: Pair = (0, 0)
     """Extra padding after the input (bottom, right): only 'same' with an odd total."""
+
+
+def check_padding(padding: object, stride: Pair) -> Pair | str:
+    """Validate a convolution padding: a non-negative int or pair, 'valid' or 'same'."""
+    if not isinstance(padding, str):
+        return pair(padding, "padding", minimum=0)
+    if padding not in ("valid", "same"):
+        raise ValueError(
+            f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
+        )
+    if padding == "same" and stride != (1, 1):
+        raise ValueError(f"`padding`='same' requires `stride`=1, got stride={stride}")
+    return padding
+
+
+def resolve_padding(
+    padding: object, stride: Pair, kernel: Pair, dilation: Pair
+) -> tuple[Pair, Pair]:
+    """Padding before each axis, and the extra padding after it ('same', odd total).
+
+    PyTorch pads 'same' by ``total = dilation * (kernel - 1)`` split as
+    ``total // 2`` before and the rest after.
+    """
+    padding = check_padding(padding, stride)
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return (total[0] // 2, total[1] // 2), (total[0] % 2, total[1] % 2)
+    return padding, (0, 0)
+
+
+def check_groups(in_channels: int, out_channels: int, groups: object) -> int:
+    """Validate ``groups`` against both channel counts."""
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"`groups` must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"`groups` must be >= 1, got {groups}")
+    for name, count in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if count % groups:
+            raise ValueError(
+                f"`{name}` (={count}) must be divisible by `groups` (={groups})"
+            )
+    return int(groups)
+
+
+def pool_args(
+    kernel_size: object, stride: object, padding: object
+) -> tuple[Pair, Pair, Pair]:
+    """Validate pooling arguments; ``stride=None`` means the kernel size.
+
+    PyTorch caps the padding at half the kernel, so every window holds at least
+    one real pixel.
+    """
+    kernel = pair(kernel_size, "kernel_size", minimum=1)
+    stride_ = kernel if stride is None else pair(stride, "stride", minimum=1)
+    padding_ = pair(padding, "padding", minimum=0)
+    for k, p in zip(kernel, padding_):
+        if p > k // 2:
+            raise ValueError(
+                f"`padding` (={padding!r}) must be at most half of `kernel_size` "
+                f"(={kernel_size!r})"
+            )
+    return kernel, stride_, padding_
 
 
 def window_geometry(
@@ -83,37 +152,23 @@ def window_geometry(
     as PyTorch does; ``Geometry.extra`` records it.
     """
     kernel = pair(kernel_size, kernel_name, minimum=1)
-    extra = (0, 0)
     stride_ = pair(stride, "stride", minimum=1)
     dilation_ = pair(dilation, "dilation", minimum=1)
-    if isinstance(padding, str):
-        if padding == "valid":
-            padding_ = (0, 0)
-        elif padding == "same":
-            if stride_ != (1, 1):
-                raise ValueError(
-                    f"`padding`='same' requires `stride`=1, got stride={stride!r}"
-                )
-            total = [d * (k - 1) for d, k in zip(dilation_, kernel)]
-            padding_ = (total[0] // 2, total[1] // 2)
-            extra = (total[0] % 2, total[1] % 2)
-        else:
-            raise ValueError(
-                f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
-            )
-    else:
-        padding_ = pair(padding, "padding", minimum=0)
+    padding_, extra = resolve_padding(padding, stride_, kernel, dilation_)
     for axis, size, k, p, e, d in zip("hw", in_hw, kernel, padding_, extra, dilation_):
         extent = d * (k - 1) + 1
         if extent > size + 2 * p + e:
             raise ValueError(
-                f"`{kernel_name}` (={kernel_size!r}, dilated extent {extent}) is larger "
-                f"than the padded input along {axis} ({size} + 2*{p} = {size + 2 * p})"
+                f"`{kernel_name}` (={kernel_size!r}, dilated extent {extent}) is "
+                f"larger than the padded input along {axis} "
+                f"({size} + 2*{p} = {size + 2 * p})"
             )
     # Output length per axis: floor((size + 2p - d(k-1) - 1) / s) + 1.
     out = tuple(
         (size + 2 * p + e - d * (k - 1) - 1) // s + 1
-        for size, k, s, p, e, d in zip(in_hw, kernel, stride_, padding_, extra, dilation_)
+        for size, k, s, p, e, d in zip(
+            in_hw, kernel, stride_, padding_, extra, dilation_
+        )
     )
     return Geometry(kernel, stride_, padding_, dilation_, out, extra)
 
@@ -134,18 +189,9 @@ def conv_geometry(
         raise TypeError(
             f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}"
         )
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
-        raise TypeError(f"`groups` must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"`groups` must be >= 1, got {groups}")
     C = x.shape[1]
     F, Cg = weight.shape[:2]
-    if C % groups:
-        raise ValueError(f"`in_channels` (={C}) must be divisible by `groups` (={groups})")
-    if F % groups:
-        raise ValueError(
-            f"`out_channels` (={F}) must be divisible by `groups` (={groups})"
-        )
+    groups = check_groups(C, F, groups)
     if Cg * groups != C:
         raise ValueError(
             f"`x` has {C} channels but `weight` expects {Cg * groups} "
@@ -171,13 +217,5 @@ def pool_geometry(
 ) -> Geometry:
     """Validate pooling arguments; ``stride=None`` means the kernel size."""
     check_array(x, "x", 4, "(N, C, H, W)")
-    kernel = pair(kernel_size, "kernel_size", minimum=1)
-    stride = kernel if stride is None else stride
-    padding_ = pair(padding, "padding", minimum=0)
-    for k, p in zip(kernel, padding_):
-        if p > k // 2:
-            raise ValueError(
-                f"`padding` (={padding!r}) must be at most half of `kernel_size` "
-                f"(={kernel_size!r})"
-            )
-    return window_geometry(x.shape[2:], kernel, stride, padding_, 1)
+    kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
+    return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)

@@ -40,7 +40,8 @@ def _check_dim(x: np.ndarray, dim: int) -> int:
         raise TypeError(f"`dim` must be an int, got {dim!r}")
     if not -x.ndim <= dim < max(x.ndim, 1):
         raise ValueError(
-            f"`dim` must be in [{-x.ndim}, {x.ndim - 1}] for a {x.ndim}-D input, got {dim}"
+            f"`dim` must be in [{-x.ndim}, {x.ndim - 1}] for a {x.ndim}-D input, "
+            f"got {dim}"
         )
     return int(dim)
 

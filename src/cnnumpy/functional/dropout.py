@@ -1,4 +1,4 @@
-"""Inverted dropout: zero each element with probability p, scale survivors by 1/(1-p)."""
+"""Inverted dropout: zero elements with probability p, scale the rest by 1/(1-p)."""
 
 from __future__ import annotations
 

@@ -12,29 +12,39 @@ __all__ = ["flatten", "flatten_backward", "linear", "linear_backward"]
 def _check_linear(x: object, weight: object, bias: object) -> None:
     for name, arr in (("x", x), ("weight", weight)):
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(arr).__name__}")
+            raise TypeError(
+                f"`{name}` must be a numpy.ndarray, got {type(arr).__name__}"
+            )
         if not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(f"`{name}` must have a floating dtype, got {arr.dtype}")
     if weight.ndim != 2:
         raise ValueError(
-            f"`weight` must be 2-D (out_features, in_features), got shape {weight.shape}"
+            "`weight` must be 2-D (out_features, in_features), "
+            f"got shape {weight.shape}"
         )
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
-            f"`x` must have shape (*, {weight.shape[1]}) to match `weight`, got {x.shape}"
+            f"`x` must have shape (*, {weight.shape[1]}) to match `weight`, "
+            f"got {x.shape}"
         )
     if weight.dtype != x.dtype:
-        raise TypeError(f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}")
+        raise TypeError(
+            f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}"
+        )
     if bias is not None and (
         not isinstance(bias, np.ndarray) or bias.shape != (weight.shape[0],)
     ):
         got = bias.shape if isinstance(bias, np.ndarray) else type(bias).__name__
         raise ValueError(f"`bias` must have shape ({weight.shape[0]},), got {got}")
     if bias is not None and bias.dtype != x.dtype:
-        raise TypeError(f"`bias` dtype must match `x` dtype ({x.dtype}), got {bias.dtype}")
+        raise TypeError(
+            f"`bias` dtype must match `x` dtype ({x.dtype}), got {bias.dtype}"
+        )
 
 
-def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+def linear(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+) -> np.ndarray:
     """``y = x @ weight.T + bias`` as ``torch.nn.functional.linear``.
 
     Parameters
@@ -61,7 +71,7 @@ def linear_backward(
     has_bias: bool = True,
     input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Gradients of :func:`linear`: ``dx = dy @ W``, ``dW = dy.T @ x``, ``db = sum(dy)``.
+    """Gradients of :func:`linear`: ``dx = dy @ W``, ``dW = dy.T @ x``, ``db = Σ dy``.
 
     Leading batch dimensions are summed over for ``dW`` and ``db``. ``dx`` is None
     when ``input_grad`` is False, ``db`` when ``has_bias`` is False.

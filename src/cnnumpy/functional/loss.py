@@ -12,14 +12,18 @@ __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_forward"]
 def _check_target(logits: np.ndarray, target: object) -> np.ndarray:
     check_array(logits, "input", 2, "(N, num_classes) logits")
     if not isinstance(target, np.ndarray):
-        raise TypeError(f"`target` must be a numpy.ndarray, got {type(target).__name__}")
+        raise TypeError(
+            f"`target` must be a numpy.ndarray, got {type(target).__name__}"
+        )
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(
             f"`target` must hold integer class indices, got dtype {target.dtype}"
         )
     N, K = logits.shape
     if target.shape != (N,):
-        raise ValueError(f"`target` must have shape ({N},) to match `input`, got {target.shape}")
+        raise ValueError(
+            f"`target` must have shape ({N},) to match `input`, got {target.shape}"
+        )
     if N == 0:
         raise ValueError("`input` must hold at least one sample, got N=0")
     if target.size and (target.min() < 0 or target.max() >= K):

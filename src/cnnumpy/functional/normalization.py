@@ -8,7 +8,12 @@ import numpy as np
 
 from cnnumpy.functional._checks import check_grad
 
-__all__ = ["BatchNormContext", "batch_norm", "batch_norm_backward", "batch_norm_forward"]
+__all__ = [
+    "BatchNormContext",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_forward",
+]
 
 
 class BatchNormContext(NamedTuple):
@@ -74,7 +79,9 @@ def batch_norm_forward(
     ):
         if v is not None and (not isinstance(v, np.ndarray) or v.shape != (C,)):
             got = v.shape if isinstance(v, np.ndarray) else type(v).__name__
-            raise ValueError(f"`{name}` must have shape ({C},) for {C} channels, got {got}")
+            raise ValueError(
+                f"`{name}` must have shape ({C},) for {C} channels, got {got}"
+            )
     axes = (0, *range(2, x.ndim))
     count = x.size // C
     if training:
@@ -98,9 +105,9 @@ def batch_norm_forward(
             )
         mean, var = running_mean, running_var
     inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-    x_hat = (x - _channel_view(mean.astype(x.dtype, copy=False), x.ndim)) * _channel_view(
-        inv_std, x.ndim
-    )
+    x_hat = (
+        x - _channel_view(mean.astype(x.dtype, copy=False), x.ndim)
+    ) * _channel_view(inv_std, x.ndim)
     # y must not alias x_hat, which the backward pass reads.
     y = x_hat.copy() if weight is None else x_hat * _channel_view(weight, x.ndim)
     if bias is not None:

@@ -52,7 +52,9 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+        if isinstance(negative_slope, bool) or not isinstance(
+            negative_slope, (int, float)
+        ):
             raise TypeError(f"`negative_slope` must be a float, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
         self._x: np.ndarray | None = None
@@ -63,7 +65,11 @@ class LeakyReLU(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x = self._cached("_x")
-        return F.leaky_relu_backward(dy, x, self.negative_slope) if self.input_grad else None
+        return (
+            F.leaky_relu_backward(dy, x, self.negative_slope)
+            if self.input_grad
+            else None
+        )
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import pair
+from cnnumpy.functional._checks import check_groups, check_padding, pair
 from cnnumpy.nn._layer import check_bool, positive_int
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array, check_dtype
@@ -58,31 +58,11 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
-        self.groups = positive_int(groups, "groups")
-        if in_channels % groups:
-            raise ValueError(
-                f"`in_channels` (={in_channels}) must be divisible by `groups` (={groups})"
-            )
-        if out_channels % groups:
-            raise ValueError(
-                f"`out_channels` (={out_channels}) must be divisible by `groups` "
-                f"(={groups})"
-            )
+        self.groups = check_groups(in_channels, out_channels, groups)
         self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
         self.stride = pair(stride, "stride", minimum=1)
         self.dilation = pair(dilation, "dilation", minimum=1)
-        if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise ValueError(
-                    f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
-                )
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(
-                    f"`padding`='same' requires `stride`=1, got stride={stride!r}"
-                )
-            self.padding: tuple[int, int] | str = padding
-        else:
-            self.padding = pair(padding, "padding", minimum=0)
+        self.padding = check_padding(padding, self.stride)
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         rng = resolve_rng(rng)

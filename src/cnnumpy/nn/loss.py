@@ -11,7 +11,7 @@ __all__ = ["CrossEntropyLoss"]
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy on logits, mean over the batch, as ``torch.nn.CrossEntropyLoss``.
+    """Softmax cross-entropy on logits, batch mean, as ``torch.nn.CrossEntropyLoss``.
 
     ``loss = criterion(logits, target)`` returns a Python float;
     ``criterion.backward()`` then returns d loss / d logits, shape (N, K).
@@ -24,7 +24,7 @@ class CrossEntropyLoss(Module):
         super().__init__()
         self._ctx: tuple[np.ndarray, np.ndarray] | None = None
 
-    def forward(self, input: np.ndarray, target: np.ndarray) -> float:  # noqa: A002
+    def forward(self, input: np.ndarray, target: np.ndarray) -> float:
         logits = as_float_array(input, name="input")
         target = np.asarray(target)
         loss, probs = F.cross_entropy_forward(logits, target)

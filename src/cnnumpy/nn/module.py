@@ -31,7 +31,9 @@ def check_dtype(dtype: object) -> np.dtype:
     return dt
 
 
-def as_float_array(x: object, dtype: np.dtype | None = None, name: str = "input") -> np.ndarray:
+def as_float_array(
+    x: object, dtype: np.dtype | None = None, name: str = "input"
+) -> np.ndarray:
     """Turn ``x`` into a float array: ``dtype`` if given, else keep a float dtype.
 
     Integer and boolean arrays (raw images, masks) become float32 when no dtype is

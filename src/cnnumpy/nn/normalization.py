@@ -56,7 +56,9 @@ class BatchNorm2d(Module):
         self.eps = float(eps)
         self.momentum = momentum
         self.affine = check_bool(affine, "affine")
-        self.track_running_stats = check_bool(track_running_stats, "track_running_stats")
+        self.track_running_stats = check_bool(
+            track_running_stats, "track_running_stats"
+        )
         self.dtype = check_dtype(dtype)
         C = num_features
         self.weight = Parameter(np.ones(C, dtype=self.dtype)) if affine else None
@@ -95,7 +97,9 @@ class BatchNorm2d(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ctx = self._cached()
-        dx, dweight, dbias = F.batch_norm_backward(as_float_array(dy, self.dtype, "dy"), ctx)
+        dx, dweight, dbias = F.batch_norm_backward(
+            as_float_array(dy, self.dtype, "dy"), ctx
+        )
         if self.weight is not None:
             self.weight.accumulate_grad(dweight)
             self.bias.accumulate_grad(dbias)

@@ -27,7 +27,9 @@ class Parameter:
 
     def __init__(self, data: np.ndarray) -> None:
         if not isinstance(data, np.ndarray):
-            raise TypeError(f"`data` must be a numpy.ndarray, got {type(data).__name__}")
+            raise TypeError(
+                f"`data` must be a numpy.ndarray, got {type(data).__name__}"
+            )
         if not np.issubdtype(data.dtype, np.floating):
             raise TypeError(f"`data` must have a floating dtype, got {data.dtype}")
         self.data = data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import pair
+from cnnumpy.functional._checks import pool_args
 from cnnumpy.nn.module import Module, as_float_array
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
@@ -22,15 +22,9 @@ class _Pool2d(Module):
         padding: int | tuple[int, int] = 0,
     ) -> None:
         super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", minimum=1)
-        self.padding = pair(padding, "padding", minimum=0)
-        for k, p in zip(self.kernel_size, self.padding):
-            if p > k // 2:
-                raise ValueError(
-                    f"`padding` (={padding!r}) must be at most half of `kernel_size` "
-                    f"(={kernel_size!r})"
-                )
+        self.kernel_size, self.stride, self.padding = pool_args(
+            kernel_size, stride, padding
+        )
         self._ctx: F.PoolContext | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,566 @@
+"""cnnumpy.functional against PyTorch, against the naive reference, and by calculus.
+
+float64 results must match PyTorch to 1e-10 relative, float32 to 1e-4.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnumpy import functional as F
+from cnnumpy import reference as R
+
+TOL = {
+    np.float64: {"rtol": 1e-10, "atol": 1e-12},
+    np.float32: {"rtol": 1e-4, "atol": 1e-5},
+}
+
+
+def close(a, b, dtype=np.float64):
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else b
+    assert a.dtype == np.dtype(dtype), f"dtype {a.dtype}, expected {np.dtype(dtype)}"
+    np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+def leaf(a):
+    return torch.tensor(a, requires_grad=True)
+
+
+# --- convolution sweep --------------------------------------------------------------
+
+
+@st.composite
+def conv_cases(draw):
+    """Valid conv2d configurations, including kernels as large as the padded input."""
+    groups = draw(st.integers(1, 3))
+    C = groups * draw(st.integers(1, 2))
+    Fo = groups * draw(st.integers(1, 2))
+    N = draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    same = draw(st.booleans()) and draw(st.booleans())
+    if same:
+        s, p = (1, 1), "same"
+        pads = [(dd * (kk - 1) + 1) // 2 for kk, dd in zip(k, d)]
+    else:
+        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+        pads = [2 * pp for pp in p]
+    # Smallest input the dilated kernel fits, up to a few pixels more.
+    extent = [dd * (kk - 1) + 1 for kk, dd in zip(k, d)]
+    H = max(1, extent[0] - pads[0]) + draw(st.integers(0, 3))
+    W = max(1, extent[1] - pads[1]) + draw(st.integers(0, 3))
+    bias = draw(st.booleans())
+    return N, C, H, W, Fo, k, s, p, d, groups, bias
+
+
+def run_conv(case, dtype, seed=0):
+    N, C, H, W, Fo, k, s, p, d, g, bias = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Fo, C // g, *k)).astype(dtype)
+    b = rng.standard_normal(Fo).astype(dtype) if bias else None
+    y, ctx = F.conv2d_forward(x, w, b, s, p, d, g)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    return x, w, b, y, ctx, dy
+
+
+def torch_conv(case, x, w, b, dy):
+    _, _, _, _, _, _, s, p, d, g, _ = case
+    tx, tw = leaf(x), leaf(w)
+    tb = leaf(b) if b is not None else None
+    with warnings.catch_warnings():
+        # PyTorch warns that 'same' with an even kernel copies the input; so do we.
+        warnings.filterwarnings("ignore", message="Using padding='same'")
+        ty = TF.conv2d(tx, tw, tb, s, p, d, g)
+    ty.backward(torch.tensor(dy))
+    return ty, tx.grad, tw.grad, None if tb is None else tb.grad
+
+
+@settings(max_examples=120, deadline=None)
+@given(conv_cases(), st.sampled_from([np.float64, np.float32]))
+def test_conv2d_matches_torch(case, dtype):
+    x, w, b, y, ctx, dy = run_conv(case, dtype)
+    ty, tdx, tdw, tdb = torch_conv(case, x, w, b, dy)
+    dx, dw, db = F.conv2d_backward(dy, ctx)
+    close(y, ty, dtype)
+    close(dx, tdx, dtype)
+    close(dw, tdw, dtype)
+    if b is None:
+        assert db is None
+    else:
+        close(db, tdb, dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases())
+def test_conv2d_fast_equals_reference(case):
+    x, w, b, y, ctx, dy = run_conv(case, np.float64)
+    N, C, H, W, Fo, k, s, p, d, g, bias = case
+    ry, rctx = R.conv2d_forward(x, w, b, s, p, d, g)
+    np.testing.assert_allclose(y, ry, rtol=1e-12, atol=1e-12)
+    for fast, ref in zip(F.conv2d_backward(dy, ctx), R.conv2d_backward(dy, rctx)):
+        if ref is None:
+            assert fast is None
+        else:
+            np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_first_layer_skips_input_grad():
+    case = (2, 3, 8, 8, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)
+    x, w, b, y, ctx, dy = run_conv(case, np.float64)
+    dx, dw, db = F.conv2d_backward(dy, ctx, input_grad=False)
+    full = F.conv2d_backward(dy, ctx)
+    assert dx is None
+    np.testing.assert_array_equal(dw, full[1])
+    np.testing.assert_array_equal(db, full[2])
+
+
+def test_conv1x1_is_a_matmul():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 4, 3))
+    w = rng.standard_normal((7, 5, 1, 1))
+    y = F.conv2d(x, w)
+    expected = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x)
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+
+
+def test_conv2d_keeps_float32():
+    case = (2, 3, 8, 8, 4, (3, 3), (2, 2), (1, 1), (1, 1), 1, True)
+    x, w, b, y, ctx, dy = run_conv(case, np.float32)
+    assert y.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in F.conv2d_backward(dy, ctx))
+
+
+# --- im2col / col2im ----------------------------------------------------------------
+
+
+def test_im2col_documented_layout():
+    x = np.arange(2 * 2 * 5 * 6, dtype=np.float64).reshape(2, 2, 5, 6)
+    kH, kW, s, p, d = 3, 2, (2, 1), (1, 2), (1, 2)
+    cols = F.im2col(x, (kH, kW), s, p, d)
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    out_h = (5 + 2 * p[0] - d[0] * (kH - 1) - 1) // s[0] + 1
+    out_w = (6 + 2 * p[1] - d[1] * (kW - 1) - 1) // s[1] + 1
+    assert cols.shape == (2, 2 * kH * kW, out_h * out_w)
+    for n in range(2):
+        for c in range(2):
+            for i in range(kH):
+                for j in range(kW):
+                    for oy in range(out_h):
+                        for ox in range(out_w):
+                            got = cols[n, (c * kH + i) * kW + j, oy * out_w + ox]
+                            want = xp[n, c, oy * s[0] + i * d[0], ox * s[1] + j * d[1]]
+                            assert got == want
+
+
+def test_im2col_docstring_example():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(
+        F.im2col(x, 2, stride=2)[0],
+        [[0, 2, 8, 10], [1, 3, 9, 11], [4, 6, 12, 14], [5, 7, 13, 15]],
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(conv_cases())
+def test_col2im_is_adjoint_of_im2col(case):
+    N, C, H, W, _, k, s, p, d, _, _ = case
+    if p == "same":
+        p = [(dd * (kk - 1)) // 2 for kk, dd in zip(k, d)]
+        if any((dd * (kk - 1)) % 2 for kk, dd in zip(k, d)):
+            return  # asymmetric 'same' is a conv2d feature, not an im2col one
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W))
+    cols = F.im2col(x, k, s, p, d)
+    c = rng.standard_normal(cols.shape)
+    lhs = np.sum(cols * c)
+    rhs = np.sum(x * F.col2im(c, x.shape, k, s, p, d))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
+
+
+def test_col2im_counts_overlaps():
+    # Folding a matrix of ones gives, per pixel, the number of windows covering it.
+    x = np.zeros((1, 1, 4, 4))
+    ones = np.ones_like(F.im2col(x, 3, 1, 0))
+    counts = F.col2im(ones, x.shape, 3, 1, 0)[0, 0]
+    np.testing.assert_array_equal(
+        counts, [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]
+    )
+
+
+# --- pooling ------------------------------------------------------------------------
+
+
+@st.composite
+def pool_cases(draw):
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    p = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    H = max(1, k[0] - 2 * p[0]) + draw(st.integers(0, 4))
+    W = max(1, k[1] - 2 * p[1]) + draw(st.integers(0, 4))
+    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W, k, s, p
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pool_cases(),
+    st.sampled_from(["max", "avg"]),
+    st.sampled_from([np.float64, np.float32]),
+)
+def test_pool_matches_torch_and_reference(case, kind, dtype):
+    N, C, H, W, k, s, p = case
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    if kind == "max":  # ties, as after a ReLU: the gradient goes to the first max
+        x[:, :, ::2] = np.maximum(x[:, :, ::2], 0)
+    fwd, bwd = (
+        getattr(F, f"{kind}_pool2d_forward"),
+        getattr(F, f"{kind}_pool2d_backward"),
+    )
+    rfwd, rbwd = (
+        getattr(R, f"{kind}_pool2d_forward"),
+        getattr(R, f"{kind}_pool2d_backward"),
+    )
+    y, ctx = fwd(x, k, s, p)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    tx = leaf(x)
+    ty = getattr(TF, f"{kind}_pool2d")(tx, k, s if s is not None else k, p)
+    ty.backward(torch.tensor(dy))
+    close(y, ty, dtype)
+    close(bwd(dy, ctx), tx.grad, dtype)
+    ry, rctx = rfwd(x, k, s, p)
+    np.testing.assert_allclose(y, ry, rtol=1e-6)
+    np.testing.assert_allclose(bwd(dy, ctx), rbwd(dy, rctx), rtol=1e-6, atol=1e-7)
+
+
+def test_max_pool_all_ties_routes_to_first_element():
+    x = np.zeros((1, 1, 4, 4))
+    y, ctx = F.max_pool2d_forward(x, 2)
+    dx = F.max_pool2d_backward(np.ones_like(y), ctx)
+    expected = np.zeros((4, 4))
+    expected[::2, ::2] = 1
+    np.testing.assert_array_equal(dx[0, 0], expected)
+
+
+# --- element-wise ops, softmax, loss, linear, flatten --------------------------------
+
+ACTIVATIONS = [
+    ("relu", lambda t: torch.relu(t), "y"),
+    ("tanh", torch.tanh, "y"),
+    ("sigmoid", torch.sigmoid, "y"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,tfn,arg", ACTIVATIONS)
+def test_activation_matches_torch(name, tfn, arg, dtype):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3, 4, 5)) * 4).astype(dtype)
+    x[0, 0, :2] = [0.0, 60.0]
+    x[0, 1, :1] = [-200.0]  # sigmoid must not overflow
+    y = getattr(F, name)(x)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    tx = leaf(x)
+    ty = tfn(tx)
+    ty.backward(torch.tensor(dy))
+    close(y, ty, dtype)
+    close(getattr(F, f"{name}_backward")(dy, y), tx.grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])
+def test_leaky_relu_matches_torch(dtype, slope):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 6)).astype(dtype)
+    x[0, 0] = 0.0
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    tx = leaf(x)
+    ty = TF.leaky_relu(tx, slope)
+    ty.backward(torch.tensor(dy))
+    close(F.leaky_relu(x, slope), ty, dtype)
+    close(F.leaky_relu_backward(dy, x, slope), tx.grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dim", [-1, 0, 1])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_matches_torch(name, dim, dtype):
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((3, 5, 4)) * 3).astype(dtype)
+    x[0, 0, 0] = 1e4  # huge logits stay finite
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    tx = leaf(x)
+    ty = getattr(TF, name)(tx, dim)
+    ty.backward(torch.tensor(dy))
+    y = getattr(F, name)(x, dim)
+    close(y, ty, dtype)
+    close(getattr(F, f"{name}_backward")(dy, y, dim), tx.grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_cross_entropy_matches_torch(scale, dtype):
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal((6, 10)) * scale).astype(dtype)
+    target = rng.integers(0, 10, 6)
+    loss, probs = F.cross_entropy_forward(logits, target)
+    tl = leaf(logits)
+    tloss = TF.cross_entropy(tl, torch.tensor(target))
+    tloss.backward()
+    assert isinstance(loss, float) and np.isfinite(loss)
+    np.testing.assert_allclose(loss, tloss.item(), **TOL[dtype])
+    close(F.cross_entropy_backward(probs, target), tl.grad, dtype)
+    assert F.cross_entropy(logits, target) == loss
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7)])
+def test_linear_matches_torch(shape, dtype):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((4, 7)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    y = F.linear(x, w, b)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.linear(tx, tw, tb)
+    ty.backward(torch.tensor(dy))
+    close(y, ty, dtype)
+    for got, want in zip(F.linear_backward(dy, x, w), (tx.grad, tw.grad, tb.grad)):
+        close(got, want, dtype)
+
+
+def test_flatten_round_trip():
+    x = np.arange(120.0).reshape(2, 3, 4, 5)
+    y = F.flatten(x)
+    assert y.shape == (2, 60)
+    np.testing.assert_array_equal(y, torch.flatten(torch.tensor(x), 1).numpy())
+    assert F.flatten(x, 1, 2).shape == (2, 12, 5)
+    np.testing.assert_array_equal(F.flatten_backward(y, x.shape), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_matches_torch(training, dtype):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((4, 3, 5, 6)) * 2 + 1).astype(dtype)
+    w = rng.standard_normal(3).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    rm, rv = rng.standard_normal(3).astype(dtype), rng.uniform(0.5, 2, 3).astype(dtype)
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    y, ctx = F.batch_norm_forward(x, rm, rv, w, b, training, 0.1, 1e-5)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.batch_norm(tx, trm, trv, tw, tb, training, 0.1, 1e-5)
+    ty.backward(torch.tensor(dy))
+    close(y, ty, dtype)
+    close(rm, trm, dtype)
+    close(rv, trv, dtype)
+    for got, want in zip(F.batch_norm_backward(dy, ctx), (tx.grad, tw.grad, tb.grad)):
+        close(got, want, dtype)
+
+
+def test_dropout_mask_and_scale():
+    rng = np.random.default_rng(10)
+    x = np.ones((200, 500), dtype=np.float32)
+    y, scale = F.dropout_forward(x, 0.3, True, rng)
+    kept = y != 0
+    # 100,000 Bernoulli(0.7) draws: 6 sigma is about 0.0087.
+    assert abs(kept.mean() - 0.7) < 0.01
+    np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
+    assert y.dtype == np.float32
+    dy = np.full_like(x, 2.0)
+    np.testing.assert_array_equal(F.dropout_backward(dy, scale), 2.0 * y)
+    same, _ = F.dropout_forward(x, 0.3, True, np.random.default_rng(10))
+    np.testing.assert_array_equal(same, y)
+    assert F.dropout_forward(x, 0.3, False)[0] is x
+    assert not F.dropout(x, 1.0, True, rng).any()
+
+
+# --- finite differences ----------------------------------------------------------------
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central differences of the scalar f() w.r.t. every entry of x (in place)."""
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        fp = f()
+        x[i] = old - eps
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize(
+    "stride,padding,dilation,groups",
+    [(1, 0, 1, 1), (2, 1, 1, 2), (1, "same", 2, 1), ((2, 1), (0, 2), (1, 2), 1)],
+)
+def test_conv2d_finite_differences(stride, padding, dilation, groups):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((2, 4 // groups, 3, 2))
+    b = rng.standard_normal(2)
+    dy = rng.standard_normal(F.conv2d(x, w, b, stride, padding, dilation, groups).shape)
+
+    def loss():
+        return float(np.sum(F.conv2d(x, w, b, stride, padding, dilation, groups) * dy))
+
+    _, ctx = F.conv2d_forward(x, w, b, stride, padding, dilation, groups)
+    dx, dw, db = F.conv2d_backward(dy, ctx)
+    for analytic, arr in ((dx, x), (dw, w), (db, b)):
+        np.testing.assert_allclose(
+            analytic, numeric_grad(loss, arr), rtol=1e-6, atol=1e-8
+        )
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_finite_differences(kind):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 2, 5, 6))  # continuous values: no ties
+    fwd = getattr(F, f"{kind}_pool2d_forward")
+    y, ctx = fwd(x, 3, 2, 1)
+    dy = rng.standard_normal(y.shape)
+    dx = getattr(F, f"{kind}_pool2d_backward")(dy, ctx)
+    num = numeric_grad(lambda: float(np.sum(fwd(x, 3, 2, 1)[0] * dy)), x)
+    np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
+
+
+def test_cross_entropy_finite_differences():
+    rng = np.random.default_rng(13)
+    logits = rng.standard_normal((4, 5))
+    target = np.array([0, 4, 2, 2])
+    _, probs = F.cross_entropy_forward(logits, target)
+    num = numeric_grad(lambda: F.cross_entropy(logits, target), logits)
+    np.testing.assert_allclose(F.cross_entropy_backward(probs, target), num, rtol=1e-6)
+
+
+def test_batch_norm_finite_differences():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 2, 3, 2))
+    w, b = rng.standard_normal(2), rng.standard_normal(2)
+    dy = rng.standard_normal(x.shape)
+
+    def loss():
+        return float(np.sum(F.batch_norm(x, None, None, w, b, True) * dy))
+
+    _, ctx = F.batch_norm_forward(x, None, None, w, b, True)
+    dx, dw, db = F.batch_norm_backward(dy, ctx)
+    for analytic, arr in ((dx, x), (dw, w), (db, b)):
+        np.testing.assert_allclose(
+            analytic, numeric_grad(loss, arr), rtol=1e-5, atol=1e-8
+        )
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+def test_conv2d_rejects_bad_input():
+    x = np.zeros((1, 3, 5, 5))
+    w = np.zeros((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"`x` must be 4-D .* got shape \(3, 5, 5\)"):
+        F.conv2d(x[0], w)
+    with pytest.raises(ValueError, match=r"`x` has 3 channels but `weight` expects 2"):
+        F.conv2d(x, np.zeros((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match=r"`weight` .* larger than the padded input"):
+        F.conv2d(x, np.zeros((4, 3, 7, 7)))
+    with pytest.raises(ValueError, match=r"`stride` must be >= 1, got 0"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"`dilation` must be >= 1, got -1"):
+        F.conv2d(x, w, dilation=-1)
+    with pytest.raises(ValueError, match=r"`padding` must be >= 0, got \(1, -1\)"):
+        F.conv2d(x, w, padding=(1, -1))
+    with pytest.raises(
+        ValueError, match=r"`in_channels` \(=3\) must be divisible by `groups` \(=2\)"
+    ):
+        F.conv2d(x, np.zeros((4, 1, 3, 3)), groups=2)
+    with pytest.raises(
+        ValueError, match=r"'same' requires `stride`=1, got stride=\(2, 2\)"
+    ):
+        F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(
+        ValueError,
+        match=r"`padding` must be an int, a pair, 'valid' or 'same', got 'full'",
+    ):
+        F.conv2d(x, w, padding="full")
+    with pytest.raises(
+        TypeError, match=r"`weight` dtype must match `x` dtype \(float64\), got float32"
+    ):
+        F.conv2d(x, w.astype(np.float32))
+    with pytest.raises(
+        TypeError, match=r"`stride` must be an int or a pair of ints, got 1.5"
+    ):
+        F.conv2d(x, w, stride=1.5)
+    _, ctx = F.conv2d_forward(x, w)
+    with pytest.raises(
+        ValueError,
+        match=r"`dy` must have the output's shape \(1, 4, 3, 3\), got \(1, 4, 3\)",
+    ):
+        F.conv2d_backward(np.zeros((1, 4, 3)), ctx)
+
+
+def test_pool_and_col2im_reject_bad_input():
+    x = np.zeros((1, 1, 4, 4))
+    with pytest.raises(
+        ValueError,
+        match=r"`padding` \(=2\) must be at most half of `kernel_size` \(=3\)",
+    ):
+        F.max_pool2d(x, 3, padding=2)
+    with pytest.raises(ValueError, match=r"`kernel_size` must be >= 1, got 0"):
+        F.avg_pool2d(x, 0)
+    with pytest.raises(
+        ValueError, match=r"`kernel_size` .* larger than the padded input"
+    ):
+        F.max_pool2d(x, 5)
+    with pytest.raises(
+        ValueError, match=r"`cols` must have shape \(1, 4, 9\) .* got \(1, 4, 8\)"
+    ):
+        F.col2im(np.zeros((1, 4, 8)), (1, 1, 4, 4), 2, 1)
+    with pytest.raises(ValueError, match=r"`input_shape` must be 4 positive ints"):
+        F.col2im(np.zeros((1, 4, 9)), (1, 4, 4), 2)
+
+
+def test_loss_and_others_reject_bad_input():
+    logits = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"`target` values must be in \[0, 2\], got 3"):
+        F.cross_entropy(logits, np.array([0, 3]))
+    with pytest.raises(
+        ValueError, match=r"`target` values must be in \[0, 2\], got -1"
+    ):
+        F.cross_entropy(logits, np.array([-1, 0]))
+    with pytest.raises(
+        TypeError, match=r"`target` must hold integer class indices, got dtype float64"
+    ):
+        F.cross_entropy(logits, np.array([0.0, 1.0]))
+    with pytest.raises(
+        ValueError,
+        match=r"`target` must have shape \(2,\) to match `input`, got \(3,\)",
+    ):
+        F.cross_entropy(logits, np.array([0, 1, 2]))
+    with pytest.raises(
+        ValueError,
+        match=r"`x` must have shape \(\*, 3\) to match `weight`, got \(2, 4\)",
+    ):
+        F.linear(np.zeros((2, 4)), np.zeros((5, 3)))
+    with pytest.raises(
+        ValueError, match=r"`p` must be a probability in \[0, 1\], got 1.5"
+    ):
+        F.dropout(logits, 1.5)
+    with pytest.raises(
+        ValueError, match=r"`dim` must be in \[-2, 1\] for a 2-D input, got 2"
+    ):
+        F.softmax(logits, 2)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel"):
+        F.batch_norm(np.zeros((1, 3)), None, None, training=True)
