@@ -149,9 +149,11 @@ class Adam(Optimizer):
         step = state["step"]
 
         g = grad
-        if weight_decay != 0 and group["decoupled_weight_decay"]:
+        decoupled = group["decoupled_weight_decay"]
+        if weight_decay != 0 and decoupled:
             data *= 1 - lr * weight_decay
-        elif weight_decay != 0:
+        # maximize negates the gradient in both kinds of weight decay.
+        if weight_decay != 0 and not decoupled:
             # weight_decay * p - grad is bit for bit -grad + weight_decay * p
             g = np.multiply(data, weight_decay, out=self._scratch(data, 1))
             if group["maximize"]:

@@ -307,9 +307,7 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
 
-    def _load_state_value(
-        self, where: str, name: str, value: Any, p: Parameter
-    ) -> Any:
+    def _load_state_value(self, where: str, name: str, value: Any, p: Parameter) -> Any:
         """Validate and copy one state entry loaded for parameter ``p``."""
         if name in self._scalar_state_keys:
             if isinstance(value, np.ndarray) and value.size == 1:
