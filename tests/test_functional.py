@@ -149,14 +149,15 @@ def test_im2col_documented_layout():
     xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
     out_h = (5 + 2 * p[0] - d[0] * (kH - 1) - 1) // s[0] + 1
     out_w = (6 + 2 * p[1] - d[1] * (kW - 1) - 1) // s[1] + 1
-    assert cols.shape == (2, 2 * kH * kW, out_h * out_w)
+    assert cols.shape == (2 * kH * kW, out_h * out_w * 2)
     for n in range(2):
         for c in range(2):
             for i in range(kH):
                 for j in range(kW):
                     for oy in range(out_h):
                         for ox in range(out_w):
-                            got = cols[n, (c * kH + i) * kW + j, oy * out_w + ox]
+                            row = (c * kH + i) * kW + j
+                            got = cols[row, (oy * out_w + ox) * 2 + n]
                             want = xp[n, c, oy * s[0] + i * d[0], ox * s[1] + j * d[1]]
                             assert got == want
 
@@ -164,7 +165,7 @@ def test_im2col_documented_layout():
 def test_im2col_docstring_example():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(
-        F.im2col(x, 2, stride=2)[0],
+        F.im2col(x, 2, stride=2),
         [[0, 2, 8, 10], [1, 3, 9, 11], [4, 6, 12, 14], [5, 7, 13, 15]],
     )
 
@@ -191,6 +192,7 @@ def test_col2im_counts_overlaps():
     x = np.zeros((1, 1, 4, 4))
     ones = np.ones_like(F.im2col(x, 3, 1, 0))
     counts = F.col2im(ones, x.shape, 3, 1, 0)[0, 0]
+    assert ones.shape == (9, 4)
     np.testing.assert_array_equal(
         counts, [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]
     )
@@ -525,11 +527,11 @@ def test_pool_and_col2im_reject_bad_input():
     ):
         F.max_pool2d(x, 5)
     with pytest.raises(
-        ValueError, match=r"`cols` must have shape \(1, 4, 9\) .* got \(1, 4, 8\)"
+        ValueError, match=r"`cols` must have shape \(4, 9\) .* got \(4, 8\)"
     ):
-        F.col2im(np.zeros((1, 4, 8)), (1, 1, 4, 4), 2, 1)
+        F.col2im(np.zeros((4, 8)), (1, 1, 4, 4), 2, 1)
     with pytest.raises(ValueError, match=r"`input_shape` must be 4 positive ints"):
-        F.col2im(np.zeros((1, 4, 9)), (1, 4, 4), 2)
+        F.col2im(np.zeros((4, 9)), (1, 4, 4), 2)
 
 
 def test_loss_and_others_reject_bad_input():
@@ -564,3 +566,34 @@ def test_loss_and_others_reject_bad_input():
         F.softmax(logits, 2)
     with pytest.raises(ValueError, match=r"more than 1 value per channel"):
         F.batch_norm(np.zeros((1, 3)), None, None, training=True)
+
+
+def test_conv_output_is_batch_innermost_and_chains_without_copies():
+    # The layout is an implementation detail, but values must not depend on it.
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 2, 7, 7))
+    w1, w2 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))
+    h = F.conv2d(x, w1, padding=1)
+    assert h.shape == (3, 4, 7, 7) and h.transpose(1, 2, 3, 0).flags.c_contiguous
+    y_view = F.conv2d(F.avg_pool2d(np.tanh(h), 2, 1), w2)
+    y_copy = F.conv2d(np.ascontiguousarray(F.avg_pool2d(np.tanh(h), 2, 1)), w2)
+    np.testing.assert_array_equal(y_view, y_copy)
+
+
+def test_col2im_rejects_cols_of_wrong_ndim():
+    with pytest.raises(
+        ValueError, match=r"`cols` must be 2-D .* got shape \(1, 4, 9\)"
+    ):
+        F.col2im(np.zeros((1, 4, 9)), (1, 1, 4, 4), 2, 1)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2, 3), (2, 3, 6, 5)])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_never_writes_into_its_input(kind, shape):
+    # A window covering the whole input makes the first tap a contiguous view of
+    # x: a pool that accumulated into it in place would corrupt x.
+    x = np.random.default_rng(16).standard_normal(shape)
+    before = x.copy()
+    y, ctx = getattr(F, f"{kind}_pool2d_forward")(x, shape[2:])
+    getattr(F, f"{kind}_pool2d_backward")(np.ones_like(y), ctx)
+    np.testing.assert_array_equal(x, before)

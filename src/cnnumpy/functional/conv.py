@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional._checks import Geometry, check_grad, conv_geometry
-from cnnumpy.functional.im2col import fold, unfold
+from cnnumpy.functional.im2col import chwn, fold, nchw, unfold
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
@@ -15,7 +15,7 @@ __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 class Conv2dContext(NamedTuple):
     """What :func:`conv2d_backward` needs from the forward pass."""
 
-    cols: np.ndarray  # (N, groups, C/groups*kH*kW, out_h*out_w)
+    cols: np.ndarray  # (C*kH*kW, out_h*out_w*N), im2col of the input
     weight: np.ndarray
     has_bias: bool
     input_shape: tuple[int, int, int, int]
@@ -51,6 +51,8 @@ def conv2d_forward(
     Returns
     -------
     y : ndarray, shape (N, F, out_h, out_w)
+        An NCHW view of (F, out_h, out_w, N) memory (see
+        :mod:`cnnumpy.functional.im2col`).
     ctx : Conv2dContext
 
     Raises
@@ -66,21 +68,25 @@ def conv2d_forward(
 
     Notes
     -----
-    With ``cols = im2col(x)`` of shape (N, C*kH*kW, L) and the kernels flattened to
-    (F, C*kH*kW), ``y[n] = weight2d @ cols[n]``: one batched matrix product.
+    With ``cols = im2col(x)`` of shape (C*kH*kW, L*N) and the kernels flattened to
+    (F, C*kH*kW), the whole batch is ``y2d = weight2d @ cols``: one matrix product
+    (one per group).
     """
     geom = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
     N = x.shape[0]
     F = weight.shape[0]
     out_h, out_w = geom.out
-    cols = unfold(x, geom).reshape(N, groups, -1, out_h * out_w)  # (N, g, Cg*kH*kW, L)
-    w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
-    y = np.matmul(w3, cols)  # (N, g, F/g, L)
-    y = y.reshape(N, F, out_h, out_w)
+    cols = unfold(x, geom)  # (C*kH*kW, L*N)
+    if groups == 1:
+        y2 = weight.reshape(F, -1) @ cols  # (F, L*N)
+    else:
+        w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
+        y2 = np.matmul(w3, cols.reshape(groups, -1, cols.shape[1]))  # (g, F/g, L*N)
+        y2 = y2.reshape(F, -1)
     if bias is not None:
-        y += bias.reshape(F, 1, 1)
-    ctx = Conv2dContext(cols, weight, bias is not None, x.shape, geom, groups)
-    return y, ctx
+        y2 += bias[:, None]
+    y = nchw(y2.reshape(F, out_h, out_w, N))
+    return y, Conv2dContext(cols, weight, bias is not None, x.shape, geom, groups)
 
 
 def conv2d_backward(
@@ -96,15 +102,15 @@ def conv2d_backward(
         From :func:`conv2d_forward`.
     input_grad : bool
         Compute ``dx``. The first layer of a network can skip it (its input is
-        data), which saves the largest matmul and the col2im of the layer.
+        data), which saves the layer's largest product and its col2im.
 
     Returns
     -------
     dx : ndarray, shape (N, C, H, W), or None if ``input_grad`` is False
-        ``col2im(weight2d.T @ dy)``: every output position sends its gradient back
-        to the pixels of its window, summed where windows overlap.
+        ``col2im(weight2d.T @ dy2d)``: every output position sends its gradient
+        back to the pixels of its window, summed where windows overlap.
     dweight : ndarray, shape of weight
-        ``sum_n dy[n] @ cols[n].T``.
+        ``dy2d @ cols.T``: one product covers the whole batch.
     dbias : ndarray, shape (F,), or None if the forward had no bias
         ``dy`` summed over batch and positions.
     """
@@ -112,17 +118,27 @@ def conv2d_backward(
     F = ctx.weight.shape[0]
     g = ctx.groups
     out_h, out_w = ctx.geom.out
+    kH, kW = ctx.geom.kernel
     check_grad(dy, (N, F, out_h, out_w))
-    dy4 = dy.reshape(N, g, F // g, out_h * out_w)  # (N, g, F/g, L)
-    dweight = np.matmul(dy4, ctx.cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    dweight = dweight.reshape(ctx.weight.shape)
-    dbias = dy.sum(axis=(0, 2, 3)) if ctx.has_bias else None
-    dx = None
-    if input_grad:
+    # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
+    dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
+    dbias = dy2.sum(axis=1) if ctx.has_bias else None
+    cols = ctx.cols
+    if g == 1:
+        w2 = ctx.weight.reshape(F, -1)  # (F, C*kH*kW)
+        dweight = (dy2 @ cols.T).reshape(ctx.weight.shape)
+        dcols = (w2.T @ dy2) if input_grad else None  # (C*kH*kW, L*N)
+    else:
         w3 = ctx.weight.reshape(g, F // g, -1)  # (g, F/g, Cg*kH*kW)
-        dcols = np.matmul(w3.transpose(0, 2, 1), dy4)  # (N, g, Cg*kH*kW, L)
-        kH, kW = ctx.geom.kernel
-        dx = fold(dcols.reshape(N, C, kH, kW, out_h, out_w), ctx.input_shape, ctx.geom)
+        dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
+        cols3 = cols.reshape(g, -1, cols.shape[1])  # (g, Cg*kH*kW, L*N)
+        dweight = np.matmul(dy3, cols3.transpose(0, 2, 1)).reshape(ctx.weight.shape)
+        dcols = np.matmul(w3.transpose(0, 2, 1), dy3) if input_grad else None
+    dx = (
+        None
+        if dcols is None
+        else fold(dcols.reshape(C * kH * kW, -1), ctx.input_shape, ctx.geom)
+    )
     return dx, dweight, dbias
 
 

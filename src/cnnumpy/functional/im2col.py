@@ -1,23 +1,34 @@
 """im2col and col2im: the unfold/fold pair that turns convolution into a matmul.
 
 ``im2col`` copies every receptive field of a padded input into one column of a
-matrix, so that a convolution becomes a single matrix product with the flattened
-kernels. ``col2im`` is its adjoint: it folds a column matrix back onto the input
-grid, *adding* where windows overlap. That sum is exactly the chain rule: a pixel
-that feeds several windows receives the gradient of each.
+matrix, so that a convolution of the whole batch becomes a single matrix product
+with the flattened kernels. ``col2im`` is its adjoint: it folds a column matrix
+back onto the input grid, *adding* where windows overlap. That sum is exactly the
+chain rule: a pixel that feeds several windows receives the gradient of each.
 
 Column layout (shared by every op in this package)::
 
-    cols[n, (c * kH + i) * kW + j, oy * out_w + ox]
+    cols[(c * kH + i) * kW + j, (oy * out_w + ox) * N + n]
         = x_padded[n, c, oy * sH + i * dH, ox * sW + j * dW]
 
-Rows are ordered channel-major, then kernel row, then kernel column, which is
-the order of ``weight.reshape(out_channels, -1)``; columns are output positions in
-row-major order, which is the order of ``y.reshape(N, out_channels, -1)``. So
-``weight2d @ cols[n]`` is already the NCHW output, with no transpose.
+Rows are ordered channel-major, then kernel row, then kernel column: the order of
+``weight.reshape(out_channels, -1)``. Columns run over the output positions in
+row-major order with the batch fastest. So ``weight2d @ cols`` is the output of
+the whole batch, one large product instead of N small ones, and the weight
+gradient ``dy2d @ cols.T`` needs no sum over the batch.
+
+Why the batch fastest? Memory layout. The engine stores activations as
+(C, H, W, N) and hands them out as transposed *views* with the usual NCHW shape.
+Then one kernel tap of a stride-1 window, over every image, is a single
+contiguous run of ``out_w * N`` numbers, so the im2col copy, the col2im sums and
+the pooling taps move long contiguous blocks instead of rows of a few pixels.
+Element-wise ops keep the layout; ``np.ascontiguousarray`` gives an NCHW copy
+when one is really needed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -27,73 +38,108 @@ from cnnumpy.functional._checks import Geometry, check_array, window_geometry
 __all__ = ["col2im", "im2col"]
 
 
-def pad_input(x: np.ndarray, geom: Geometry, value: float = 0.0) -> np.ndarray:
-    """Pad the two spatial axes of ``x`` (before: ``padding``, after: + ``extra``)."""
+def chwn(x: np.ndarray) -> np.ndarray:
+    """The (C, H, W, N) view of an NCHW array: no copy."""
+    return x.transpose(1, 2, 3, 0)
+
+
+def nchw(a: np.ndarray) -> np.ndarray:
+    """The NCHW view of a (C, H, W, N) array: no copy."""
+    return a.transpose(3, 0, 1, 2)
+
+
+def padded_chwn(x: np.ndarray, geom: Geometry, value: float = 0.0) -> np.ndarray:
+    """(C, Hp, Wp, N) padded copy of NCHW ``x`` (``padding`` before, + ``extra`` after).
+
+    No copy when there is no padding and ``x`` is already stored as (C, H, W, N).
+    """
+    xc = chwn(x)
     (ph, pw), (eh, ew) = geom.padding, geom.extra
     if ph == pw == eh == ew == 0:
-        return x
-    N, C, H, W = x.shape
-    xp = np.empty((N, C, H + 2 * ph + eh, W + 2 * pw + ew), dtype=x.dtype)
+        return xc if xc.flags.c_contiguous else np.ascontiguousarray(xc)
+    C, H, W, N = xc.shape
+    xp = np.empty((C, H + 2 * ph + eh, W + 2 * pw + ew, N), dtype=x.dtype)
     # Fill only the border, then copy the interior once.
-    xp[:, :, :ph] = value
-    xp[:, :, ph + H :] = value
-    xp[:, :, ph : ph + H, :pw] = value
-    xp[:, :, ph : ph + H, pw + W :] = value
-    xp[:, :, ph : ph + H, pw : pw + W] = x
+    xp[:, :ph] = value
+    xp[:, ph + H :] = value
+    xp[:, ph : ph + H, :pw] = value
+    xp[:, ph : ph + H, pw + W :] = value
+    xp[:, ph : ph + H, pw : pw + W] = xc
     return xp
 
 
-def windows(xp: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Read-only strided view ``(N, C, kH, kW, out_h, out_w)`` of a padded input.
+def taps(geom: Geometry) -> Iterator[tuple[int, int, slice, slice]]:
+    """For each kernel offset (i, j): the slices of the padded grid it reads.
 
-    ``view[n, c, i, j, oy, ox] == xp[n, c, oy*sH + i*dH, ox*sW + j*dW]``: no copy.
+    ``xp[:, sh, sw]`` for ``(i, j, sh, sw)`` in ``taps(geom)`` is the
+    ``(C, out_h, out_w, N)`` grid of the pixels that tap (i, j) of every window
+    sees; no two windows share a pixel within one tap.
     """
-    N, C = xp.shape[:2]
-    sN, sC, sH, sW = xp.strides
     (kH, kW), (strH, strW) = geom.kernel, geom.stride
     (dH, dW), (out_h, out_w) = geom.dilation, geom.out
-    return as_strided(
-        xp,
-        shape=(N, C, kH, kW, out_h, out_w),
-        strides=(sN, sC, sH * dH, sW * dW, sH * strH, sW * strW),
-        writeable=False,
-    )
-
-
-def unfold(x: np.ndarray, geom: Geometry, pad_value: float = 0.0) -> np.ndarray:
-    """im2col for already validated arguments: one copy of the strided view."""
-    N, C = x.shape[:2]
-    (kH, kW), (out_h, out_w) = geom.kernel, geom.out
-    cols = np.empty((N, C * kH * kW, out_h * out_w), dtype=x.dtype)
-    cols.reshape(N, C, kH, kW, out_h, out_w)[...] = windows(
-        pad_input(x, geom, pad_value), geom
-    )
-    return cols  # (N, C*kH*kW, out_h*out_w)
-
-
-def fold(cols6: np.ndarray, input_shape: tuple[int, ...], geom: Geometry) -> np.ndarray:
-    """col2im for validated arguments; ``cols6`` is ``(N, C, kH, kW, out_h, out_w)``.
-
-    ``cols6`` may be a broadcast view (average pooling folds one value per window).
-    One strided ``+=`` per kernel offset, never ``np.add.at``: within one offset
-    no two windows touch the same pixel, so plain in-place addition is exact.
-    """
-    N, C, H, W = input_shape
-    (kH, kW), (strH, strW) = geom.kernel, geom.stride
-    (dH, dW), (out_h, out_w) = geom.dilation, geom.out
-    (ph, pw), (eh, ew) = geom.padding, geom.extra
-    Hp, Wp = H + 2 * ph + eh, W + 2 * pw + ew
-    dxp = np.zeros((N, C, Hp, Wp), dtype=cols6.dtype)
     span_h, span_w = strH * (out_h - 1) + 1, strW * (out_w - 1) + 1
     for i in range(kH):
         for j in range(kW):
             y0, x0 = i * dH, j * dW
-            dxp[:, :, y0 : y0 + span_h : strH, x0 : x0 + span_w : strW] += cols6[
-                :, :, i, j
-            ]
-    if Hp == H and Wp == W:
-        return dxp
-    return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+            yield i, j, slice(y0, y0 + span_h, strH), slice(x0, x0 + span_w, strW)
+
+
+def padded_zeros(
+    input_shape: tuple[int, int, int, int], geom: Geometry, dtype: np.dtype
+) -> np.ndarray:
+    """A zero (C, Hp, Wp, N) gradient buffer for the padded input."""
+    N, C, H, W = input_shape
+    (ph, pw), (eh, ew) = geom.padding, geom.extra
+    return np.zeros((C, H + 2 * ph + eh, W + 2 * pw + ew, N), dtype=dtype)
+
+
+def crop(
+    dxp: np.ndarray, input_shape: tuple[int, int, int, int], geom: Geometry
+) -> np.ndarray:
+    """NCHW view of a (C, Hp, Wp, N) gradient without its padded border.
+
+    The border's gradient goes nowhere: it belongs to constants.
+    """
+    H, W = input_shape[2:]
+    (ph, pw) = geom.padding
+    if dxp.shape[1:3] != (H, W):
+        dxp = dxp[:, ph : ph + H, pw : pw + W].copy()
+    return nchw(dxp)
+
+
+def unfold(x: np.ndarray, geom: Geometry) -> np.ndarray:
+    """im2col for already validated arguments: one copy of a strided view."""
+    N, C = x.shape[:2]
+    (kH, kW), (out_h, out_w) = geom.kernel, geom.out
+    xp = padded_chwn(x, geom)  # (C, Hp, Wp, N)
+    sC, sH, sW, sN = xp.strides
+    (strH, strW), (dH, dW) = geom.stride, geom.dilation
+    win = as_strided(  # win[c, i, j, oy, ox, n] = xp[c, oy*sH + i*dH, ox*sW + j*dW, n]
+        xp,
+        shape=(C, kH, kW, out_h, out_w, N),
+        strides=(sC, sH * dH, sW * dW, sH * strH, sW * strW, sN),
+        writeable=False,
+    )
+    cols = np.empty((C * kH * kW, out_h * out_w * N), dtype=x.dtype)
+    cols.reshape(win.shape)[...] = win
+    return cols  # (C*kH*kW, out_h*out_w*N)
+
+
+def fold(
+    cols: np.ndarray, input_shape: tuple[int, int, int, int], geom: Geometry
+) -> np.ndarray:
+    """col2im for validated arguments; ``cols`` is (C*kH*kW, out_h*out_w*N).
+
+    One strided ``+=`` per kernel offset, never ``np.add.at``: within one offset
+    no two windows touch the same pixel, so plain in-place addition is exact.
+    """
+    N, C = input_shape[:2]
+    (kH, kW), (out_h, out_w) = geom.kernel, geom.out
+    cols6 = cols.reshape(C, kH, kW, out_h, out_w, N)
+    dxp = padded_zeros(input_shape, geom, cols.dtype)
+    for i, j, sh, sw in taps(geom):
+        dxp[:, sh, sw] += cols6[:, i, j]
+    return crop(dxp, input_shape, geom)
 
 
 def im2col(
@@ -102,8 +148,6 @@ def im2col(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
-    *,
-    pad_value: float = 0.0,
 ) -> np.ndarray:
     """Unfold every receptive field of ``x`` into a column.
 
@@ -115,14 +159,12 @@ def im2col(
         Window size, step between windows, spacing between window taps.
     padding : int, (int, int), 'valid' or 'same'
         Implicit padding on both sides of each spatial axis.
-    pad_value : float
-        Value of the padded border (0 for convolution, -inf for max pooling).
 
     Returns
     -------
-    cols : ndarray, shape (N, C*kH*kW, out_h*out_w)
-        ``cols[n, (c*kH + i)*kW + j, oy*out_w + ox] = x_pad[n, c, oy*sH + i*dH,
-        ox*sW + j*dW]``.
+    cols : ndarray, shape (C*kH*kW, out_h*out_w*N)
+        ``cols[(c*kH + i)*kW + j, (oy*out_w + ox)*N + n] = x_pad[n, c,
+        oy*sH + i*dH, ox*sW + j*dW]``: one column per receptive field.
 
     Raises
     ------
@@ -138,15 +180,24 @@ def im2col(
     Examples
     --------
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> im2col(x, 2, stride=2)[0]
+    >>> im2col(x, 2, stride=2)
     array([[ 0.,  2.,  8., 10.],
            [ 1.,  3.,  9., 11.],
            [ 4.,  6., 12., 14.],
            [ 5.,  7., 13., 15.]])
+
+    A convolution is then one product; its (F, out_h, out_w, N) result is the
+    NCHW output once transposed (here 3 filters of ones: window sums):
+
+    >>> w = np.ones((3, 1, 2, 2))
+    >>> y = (w.reshape(3, -1) @ im2col(x, 2, stride=2)).reshape(3, 2, 2, 1)
+    >>> y.transpose(3, 0, 1, 2)[0, 0]
+    array([[10., 18.],
+           [42., 50.]])
     """
     check_array(x, "x", 4, "(N, C, H, W)")
     geom = window_geometry(x.shape[2:], kernel_size, stride, padding, dilation)
-    return unfold(x, geom, pad_value)
+    return unfold(x, geom)
 
 
 def col2im(
@@ -164,7 +215,7 @@ def col2im(
 
     Parameters
     ----------
-    cols : ndarray, shape (N, C*kH*kW, out_h*out_w)
+    cols : ndarray, shape (C*kH*kW, out_h*out_w*N)
         Column matrix in :func:`im2col`'s layout.
     input_shape : (N, C, H, W)
         Shape of the (unpadded) input that ``im2col`` unfolded.
@@ -175,7 +226,8 @@ def col2im(
     -------
     ndarray, shape input_shape
         Entries of ``cols`` summed into the pixels they were read from; the
-        padded border is dropped (its gradient goes nowhere).
+        padded border is dropped (its gradient goes nowhere). Stored as
+        (C, H, W, N) (see the module notes).
 
     Raises
     ------
@@ -190,14 +242,14 @@ def col2im(
         raise ValueError(
             f"`input_shape` must be 4 positive ints (N, C, H, W), got {input_shape!r}"
         )
-    check_array(cols, "cols", 3, "(N, C*kH*kW, out_h*out_w)")
+    check_array(cols, "cols", 2, "(C*kH*kW, out_h*out_w*N)")
     N, C, H, W = (int(v) for v in input_shape)
     geom = window_geometry((H, W), kernel_size, stride, padding, dilation)
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
-    expected = (N, C * kH * kW, out_h * out_w)
+    expected = (C * kH * kW, out_h * out_w * N)
     if cols.shape != expected:
         raise ValueError(
             f"`cols` must have shape {expected} for input_shape {tuple(input_shape)}, "
             f"got {cols.shape}"
         )
-    return fold(cols.reshape(N, C, kH, kW, out_h, out_w), (N, C, H, W), geom)
+    return fold(cols, (N, C, H, W), geom)

@@ -1,4 +1,10 @@
-"""Max and average pooling over strided windows, with their backward passes."""
+"""Max and average pooling over strided windows, with their backward passes.
+
+Pooling needs no column matrix: a window's maximum or sum is built one kernel
+tap at a time, each tap a strided view of the padded input (see ``taps``), so the
+cost is kH*kW passes over the output and no copy of the input. Like the
+convolution, the outputs are NCHW views of (C, H, W, N) memory.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional._checks import Geometry, check_grad, pool_geometry
-from cnnumpy.functional.im2col import fold, pad_input, unfold, windows
+from cnnumpy.functional.im2col import chwn, crop, nchw, padded_chwn, padded_zeros, taps
 
 __all__ = [
     "PoolContext",
@@ -25,7 +31,7 @@ class PoolContext(NamedTuple):
 
     input_shape: tuple[int, int, int, int]
     geom: Geometry
-    argmax: np.ndarray | None  # (N*C, out_h*out_w): window offset of the max
+    argmax: np.ndarray | None  # (C, out_h, out_w, N): winning tap i*kW + j
 
 
 def max_pool2d_forward(
@@ -49,6 +55,7 @@ def max_pool2d_forward(
     Returns
     -------
     y : ndarray, shape (N, C, out_h, out_w)
+        An NCHW view of (C, out_h, out_w, N) memory.
     ctx : PoolContext
 
     Raises
@@ -60,31 +67,36 @@ def max_pool2d_forward(
     Shape
     -----
     ``out = floor((size + 2*padding - kernel) / stride) + 1``.
+
+    Notes
+    -----
+    Taps are visited in row-major window order and a later tap wins only if it
+    is strictly greater (or NaN), so on ties the gradient goes to the first
+    maximal element, as in PyTorch's CPU kernel.
     """
     geom = pool_geometry(x, kernel_size, stride, padding)
-    N, C, H, W = x.shape
-    out_h, out_w = geom.out
-    # Channels become batch: each (n, c) plane is pooled on its own.
-    cols = unfold(x.reshape(N * C, 1, H, W), geom, pad_value=-np.inf)  # (NC, kk, L)
-    # argmax returns the first maximal tap in row-major window order, which is
-    # the element PyTorch's CPU kernel routes the gradient to on ties.
-    argmax = cols.argmax(axis=1)  # (NC, L)
-    y = np.take_along_axis(cols, argmax[:, None, :], axis=1)  # (NC, 1, L)
-    return y.reshape(N, C, out_h, out_w), PoolContext(x.shape, geom, argmax)
+    tap_grid = list(_tap_views(_padded(x, geom, -np.inf), geom))
+    y = tap_grid[0].copy()  # (C, out_h, out_w, N); never a view of x
+    argmax = np.zeros(y.shape, dtype=np.int32)
+    for k, v in enumerate(tap_grid[1:], start=1):
+        better = v > y
+        better |= np.isnan(v)
+        np.copyto(y, v, where=better)
+        argmax[better] = k
+    return nchw(y), PoolContext(x.shape, geom, argmax)
 
 
 def max_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     """Route each window's gradient to its maximal tap; overlapping windows add."""
-    N, C, H, W = ctx.input_shape
-    out_h, out_w = ctx.geom.out
-    kH, kW = ctx.geom.kernel
-    check_grad(dy, (N, C, out_h, out_w))
-    dcols = np.zeros((N * C, kH * kW, out_h * out_w), dtype=dy.dtype)
-    np.put_along_axis(
-        dcols, ctx.argmax[:, None, :], dy.reshape(N * C, 1, out_h * out_w), axis=1
-    )
-    dcols6 = dcols.reshape(N * C, 1, kH, kW, out_h, out_w)
-    return fold(dcols6, (N * C, 1, H, W), ctx.geom).reshape(N, C, H, W)
+    N, C, _, _ = ctx.input_shape
+    check_grad(dy, (N, C, *ctx.geom.out))
+    dyc = chwn(dy)  # (C, out_h, out_w, N)
+    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy.dtype)
+    kW = ctx.geom.kernel[1]
+    for i, j, sh, sw in taps(ctx.geom):
+        target = dxp[:, sh, sw]
+        np.add(target, dyc, out=target, where=ctx.argmax == i * kW + j)
+    return crop(dxp, ctx.input_shape, ctx.geom)
 
 
 def max_pool2d(
@@ -107,34 +119,27 @@ def avg_pool2d_forward(
 
     Parameters and shapes as :func:`max_pool2d_forward`, but the padding is zeros
     and the divisor is always ``kH * kW``.
-
-    Notes
-    -----
-    No column matrix is built: the window sum is ``kH*kW`` additions of strided
-    views of the padded input, one per kernel offset.
     """
     geom = pool_geometry(x, kernel_size, stride, padding)
     kH, kW = geom.kernel
-    win = windows(pad_input(x, geom), geom)  # (N, C, kH, kW, out_h, out_w), a view
-    y = win[:, :, 0, 0].copy()
-    for i in range(kH):
-        for j in range(kW):
-            if i or j:
-                y += win[:, :, i, j]
+    tap_grid = _tap_views(_padded(x, geom, 0.0), geom)
+    y = next(tap_grid).copy()  # (C, out_h, out_w, N); never a view of x
+    for v in tap_grid:
+        y += v
     y /= kH * kW
-    return y, PoolContext(x.shape, geom, None)
+    return nchw(y), PoolContext(x.shape, geom, None)
 
 
 def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     """Spread each window's gradient evenly, ``dy / (kH*kW)``, over its taps."""
-    N, C, H, W = ctx.input_shape
-    out_h, out_w = ctx.geom.out
+    N, C, _, _ = ctx.input_shape
     kH, kW = ctx.geom.kernel
-    check_grad(dy, (N, C, out_h, out_w))
-    share = dy / (kH * kW)
-    # A broadcast view: every tap of a window reads the same share, no copy.
-    dcols6 = np.broadcast_to(share[:, :, None, None], (N, C, kH, kW, out_h, out_w))
-    return fold(dcols6, ctx.input_shape, ctx.geom)
+    check_grad(dy, (N, C, *ctx.geom.out))
+    share = chwn(dy) / (kH * kW)  # (C, out_h, out_w, N)
+    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy.dtype)
+    for _, _, sh, sw in taps(ctx.geom):
+        dxp[:, sh, sw] += share
+    return crop(dxp, ctx.input_shape, ctx.geom)
 
 
 def avg_pool2d(
@@ -145,3 +150,16 @@ def avg_pool2d(
 ) -> np.ndarray:
     """Average pooling as ``torch.nn.functional.avg_pool2d``."""
     return avg_pool2d_forward(x, kernel_size, stride, padding)[0]
+
+
+def _padded(x: np.ndarray, geom: Geometry, value: float) -> np.ndarray:
+    """(C, Hp, Wp, N) input; without padding a view (pooling reads it only once)."""
+    if geom.padding == (0, 0):
+        return chwn(x)
+    return padded_chwn(x, geom, value)
+
+
+def _tap_views(xp: np.ndarray, geom: Geometry):
+    """The (C, out_h, out_w, N) view of every kernel tap, in row-major order."""
+    for _, _, sh, sw in taps(geom):
+        yield xp[:, sh, sw]

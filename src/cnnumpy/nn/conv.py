@@ -6,7 +6,7 @@ import numpy as np
 
 from cnnumpy import functional as F
 from cnnumpy.functional._checks import check_groups, check_padding, pair
-from cnnumpy.nn._layer import check_bool, positive_int
+from cnnumpy.nn._layer import check_bool, check_impl, ops, positive_int
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array, check_dtype
 from cnnumpy.nn.parameter import Parameter
@@ -30,6 +30,9 @@ class Conv2d(Module):
         The compute dtype; inputs of another dtype are converted to it.
     rng : numpy.random.Generator, optional
         Source of the initial weights (PyTorch's default init).
+    impl : 'im2col' (default) or 'naive'
+        The fast engine or the nested loops of :mod:`cnnumpy.reference`; same
+        results, very different speed. The attribute can be changed later.
 
     Attributes
     ----------
@@ -54,6 +57,8 @@ class Conv2d(Module):
         bias: bool = True,
         dtype: object = np.float32,
         rng: np.random.Generator | None = None,
+        *,
+        impl: str = "im2col",
     ) -> None:
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
@@ -65,6 +70,7 @@ class Conv2d(Module):
         self.padding = check_padding(padding, self.stride)
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
+        self.impl = check_impl(impl)
         rng = resolve_rng(rng)
         kH, kW = self.kernel_size
         fan_in = in_channels // groups * kH * kW
@@ -75,11 +81,11 @@ class Conv2d(Module):
             if bias
             else None
         )
-        self._ctx: F.Conv2dContext | None = None
+        self._ctx: F.Conv2dContext | None = None  # or the naive op's context
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
-        y, self._ctx = F.conv2d_forward(
+        y, self._ctx = ops(self.impl).conv2d_forward(
             x,
             self.weight.data,
             None if self.bias is None else self.bias.data,
@@ -92,7 +98,7 @@ class Conv2d(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ctx = self._cached()
-        dx, dweight, dbias = F.conv2d_backward(
+        dx, dweight, dbias = ops(self.impl).conv2d_backward(
             as_float_array(dy, self.dtype, "dy"), ctx, self.input_grad
         )
         self.weight.accumulate_grad(dweight)

@@ -6,36 +6,41 @@ import numpy as np
 
 from cnnumpy import functional as F
 from cnnumpy.functional._checks import pool_args
+from cnnumpy.nn._layer import check_impl, ops
 from cnnumpy.nn.module import Module, as_float_array
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
 
 
 class _Pool2d(Module):
-    _forward = staticmethod(F.max_pool2d_forward)
-    _backward = staticmethod(F.max_pool2d_backward)
+    _op = "max_pool2d"
 
     def __init__(
         self,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
+        *,
+        impl: str = "im2col",
     ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = pool_args(
             kernel_size, stride, padding
         )
-        self._ctx: F.PoolContext | None = None
+        self.impl = check_impl(impl)
+        self._ctx: F.PoolContext | None = None  # or the naive op's context
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._ctx = self._forward(
+        y, self._ctx = getattr(ops(self.impl), f"{self._op}_forward")(
             as_float_array(x, name="x"), self.kernel_size, self.stride, self.padding
         )
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ctx = self._cached()
-        return self._backward(dy, ctx) if self.input_grad else None
+        if not self.input_grad:
+            return None
+        return getattr(ops(self.impl), f"{self._op}_backward")(dy, ctx)
 
     def extra_repr(self) -> str:
         return (
@@ -54,6 +59,8 @@ class MaxPool2d(_Pool2d):
         Defaults to ``kernel_size``.
     padding : int or (int, int)
         At most half the kernel.
+    impl : 'im2col' (default) or 'naive'
+        The fast engine or the nested loops of :mod:`cnnumpy.reference`.
 
     Shape
     -----
@@ -67,5 +74,4 @@ class AvgPool2d(_Pool2d):
     Parameters and shape as :class:`MaxPool2d`.
     """
 
-    _forward = staticmethod(F.avg_pool2d_forward)
-    _backward = staticmethod(F.avg_pool2d_backward)
+    _op = "avg_pool2d"
