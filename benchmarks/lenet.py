@@ -5,8 +5,9 @@ Measures, with the same threads and interleaved rounds (median of ``--rounds``):
 - one training epoch (``--images`` random 1x28x28 images, batch ``--batch-size``,
   Adam 1e-3, cross-entropy) in float32 and in float64, for both libraries;
 - inference on ``--infer-images`` images, batch ``--infer-batch``;
-- the ratio cnnumpy / PyTorch, images per second, and the peak resident memory of
-  each training epoch above the process's memory before the data set existed;
+- the ratio cnnumpy / PyTorch and images per second;
+- the peak resident memory of one training epoch, each library in a fresh
+  subprocess: peak RSS minus the RSS after imports, so it counts the data set;
 - a per-layer table of cnnumpy's forward and backward milliseconds per batch;
 - the naive reference loops on ``--naive-batches`` batches, extrapolated to an epoch.
 
@@ -22,6 +23,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -117,36 +119,51 @@ def torch_infer(model, x: torch.Tensor, batch: int) -> None:
             model(x[i : i + batch])
 
 
-# --- memory ----------------------------------------------------------------------------
+# --- peak memory, one library and dtype per fresh process ---------------------------
 
 
-def rss_mb() -> float:
+def status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS: now, VmHWM: peak), in MiB.
+
+    VmHWM, unlike getrusage's ru_maxrss, starts afresh at exec, so a subprocess
+    does not inherit the peak of its parent.
+    """
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    return float("nan")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (Linux): VmHWM then covers one phase."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+def memory_probe(lib: str, dtype: str, images: int, batch: int) -> None:
+    """Print this process's peak RSS growth over one epoch, data set included."""
+    base = status_mb("VmRSS")
+    np_dt, t_dt = DTYPES[dtype]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((images, 1, 28, 28)).astype(np_dt)
+    y = rng.integers(0, 10, images)
+    if lib == "cnnumpy":
+        cnnumpy_epoch(cnnumpy_lenet5(np_dt, 0), x, y, batch)
+    else:
+        torch_epoch(
+            torch_lenet5(t_dt, 0), torch.from_numpy(x), torch.from_numpy(y), batch
+        )
+    peak = status_mb("VmHWM")
+    print(f"{peak - base:.1f} {x.nbytes / 2**20:.1f}")
 
 
-def peak_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def measure_memory(
+    lib: str, dtype: str, args: argparse.Namespace
+) -> tuple[float, float]:
+    cmd = [sys.executable, __file__, "--memory-probe", lib, dtype]
+    cmd += ["--images", str(args.images), "--batch-size", str(args.batch_size)]
+    cmd += ["--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    peak, data = out.split()
+    return float(peak), float(data)
 
 
-# --- per-layer profile -------------------------------------------------------------------
+# --- per-layer profile -------------------------------------------------------------
 
 
 def layer_table(dtype: type, x: np.ndarray, y: np.ndarray, batch: int, batches: int):
@@ -172,7 +189,7 @@ def layer_table(dtype: type, x: np.ndarray, y: np.ndarray, batch: int, batches: 
         g = criterion.backward()
         fwd[-1] += (time.perf_counter() - t) * warm
         for k in reversed(range(len(layers))):
-            layers[k].input_grad = k > 0  # as Sequential decides for this network
+            layers[k].input_grad = k > 0  # what Sequential decides for this network
             t = time.perf_counter()
             g = layers[k].backward(g)
             bwd[k] += (time.perf_counter() - t) * warm
@@ -180,20 +197,19 @@ def layer_table(dtype: type, x: np.ndarray, y: np.ndarray, batch: int, batches: 
         opt.step()
         bwd[-1] += (time.perf_counter() - t) * warm
     names = [f"{k}: {type(m).__name__}" for k, m in enumerate(layers)]
-    names.append("loss / Adam step")
-    return names, fwd * 1e3 / batches, bwd * 1e3 / batches
+    return [*names, "loss / Adam step"], fwd * 1e3 / batches, bwd * 1e3 / batches
 
 
-# --- driver ----------------------------------------------------------------------------
+# --- driver ------------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], None]) -> float:
+def timed(fn: Callable[..., None], *args: object) -> float:
     t = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - t
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=50_000)
     p.add_argument("--batch-size", type=int, default=100)
@@ -204,161 +220,174 @@ def main() -> int:
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--naive-batches", type=int, default=2)
     p.add_argument("--profile-batches", type=int, default=50)
+    p.add_argument("--no-memory", action="store_true", help="skip the memory probes")
+    p.add_argument(
+        "--memory-probe", nargs=2, metavar=("LIB", "DTYPE"), help=argparse.SUPPRESS
+    )
     args = p.parse_args()
-    for name in ("images", "batch_size", "infer_images", "infer_batch", "threads"):
+    for name in (
+        "images",
+        "batch_size",
+        "infer_images",
+        "infer_batch",
+        "threads",
+        "rounds",
+    ):
         if getattr(args, name) < 1:
             p.error(
                 f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
             )
-    if args.rounds < 1 or args.naive_batches < 0 or args.profile_batches < 0:
-        p.error("--rounds must be >= 1; --naive-batches, --profile-batches >= 0")
-    dtypes = args.dtypes.split(",")
-    if not set(dtypes) <= set(DTYPES):
+    for name in ("naive_batches", "profile_batches"):
+        if getattr(args, name) < 0:
+            p.error(
+                f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}"
+            )
+    args.dtypes = args.dtypes.split(",")
+    if not set(args.dtypes) <= set(DTYPES):
         p.error(f"--dtypes must be a comma list of {sorted(DTYPES)}, got {args.dtypes}")
+    return args
 
-    torch.set_num_threads(args.threads)
-    limits = threadpool_limits(limits=args.threads)
-    blas = [
-        f"{i['internal_api']} {i['version']} ({i.get('architecture')})"
-        for i in threadpool_info()
-    ]
-    print(
-        f"# cnnumpy vs PyTorch {torch.__version__}, NumPy {np.__version__} ({', '.join(blas)})"
-    )
-    print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads"
-    )
-    print(f"# command: python benchmarks/lenet.py {' '.join(sys.argv[1:])}".rstrip())
 
-    base_rss = rss_mb()
-    rng = np.random.default_rng(0)
-    data = {}
-    for name in dtypes:
-        np_dt, t_dt = DTYPES[name]
-        x = rng.standard_normal((args.images, 1, 28, 28)).astype(np_dt)
-        y = rng.integers(0, 10, args.images)
-        xi = x[: args.infer_images]
-        data[name] = (
-            x,
-            y,
-            torch.from_numpy(x),
-            torch.from_numpy(y),
-            xi,
-            torch.from_numpy(xi),
-        )
-    can_reset = reset_peak()
-
-    train = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in dtypes}
-    infer = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in dtypes}
-    peak = {}
-    for r in range(args.rounds):
-        for name in dtypes:
+def run_rounds(args: argparse.Namespace, data: dict) -> tuple[dict, dict]:
+    """Interleaved rounds (the order alternates); each run on a fresh model."""
+    train: dict = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in args.dtypes}
+    infer: dict = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in args.dtypes}
+    for r in range(args.rounds + 1):  # round 0 is a short warm-up, not counted
+        n = args.images if r else 10 * args.batch_size
+        for name in args.dtypes:
             np_dt, t_dt = DTYPES[name]
-            x, y, tx, ty, xi, txi = data[name]
-            for lib in ("cnnumpy", "torch") if r % 2 == 0 else ("torch", "cnnumpy"):
+            x, y, tx, ty = data[name]
+            xi, txi = x[: args.infer_images], tx[: args.infer_images]
+            for lib in ("cnnumpy", "torch") if r % 2 else ("torch", "cnnumpy"):
                 if lib == "cnnumpy":
                     model = cnnumpy_lenet5(np_dt, seed=r)
-                    reset_peak()
-                    train[lib, name].append(
-                        timed(lambda: cnnumpy_epoch(model, x, y, args.batch_size))
-                    )
-                    infer[lib, name].append(
-                        timed(lambda: cnnumpy_infer(model, xi, args.infer_batch))
-                    )
+                    t_train = timed(cnnumpy_epoch, model, x[:n], y[:n], args.batch_size)
+                    t_infer = timed(cnnumpy_infer, model, xi, args.infer_batch)
                 else:
                     model = torch_lenet5(t_dt, seed=r)
-                    reset_peak()
-                    train[lib, name].append(
-                        timed(lambda: torch_epoch(model, tx, ty, args.batch_size))
-                    )
-                    infer[lib, name].append(
-                        timed(lambda: torch_infer(model, txi, args.infer_batch))
-                    )
-                peak[lib, name] = max(peak.get((lib, name), 0.0), peak_mb() - base_rss)
-        print(f"# round {r + 1}/{args.rounds} done", file=sys.stderr)
+                    t_train = timed(torch_epoch, model, tx[:n], ty[:n], args.batch_size)
+                    t_infer = timed(torch_infer, model, txi, args.infer_batch)
+                if r:
+                    train[lib, name].append(t_train)
+                    infer[lib, name].append(t_infer)
+        if r:
+            print(f"# round {r}/{args.rounds} done", file=sys.stderr)
+    return train, infer
 
-    print()
+
+def print_speed(args, train, infer) -> None:
     print(
-        f"Training epoch: {args.images:,} images, batch {args.batch_size}, Adam; "
+        f"Training epoch: {args.images:,} images, batch {args.batch_size}, Adam 1e-3; "
         f"inference: {args.infer_images:,} images, batch {args.infer_batch}; "
-        f"median of {args.rounds} interleaved rounds"
+        f"median of {args.rounds} interleaved rounds."
     )
     print()
     print(
-        "| dtype | task | cnnumpy s | PyTorch s | ratio | cnnumpy img/s | PyTorch img/s |"
+        "| dtype | task | cnnumpy s | PyTorch s | cnnumpy / PyTorch | cnnumpy img/s | PyTorch img/s |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
-    for name in dtypes:
+    for name in args.dtypes:
         for task, table, n in (
             ("train epoch", train, args.images),
             ("inference", infer, args.infer_images),
         ):
-            c, t = (
-                statistics.median(table["cnnumpy", name]),
-                statistics.median(table["torch", name]),
-            )
+            c = statistics.median(table["cnnumpy", name])
+            t = statistics.median(table["torch", name])
             print(
                 f"| {name} | {task} | {c:.2f} | {t:.2f} | {c / t:.2f}x | {n / c:,.0f} | {n / t:,.0f} |"
             )
+
+
+def print_memory(args) -> None:
     print()
-    data_mb = {n: data[n][0].nbytes / 2**20 for n in dtypes}
-    note = "" if can_reset else " (peak-RSS reset unavailable: process-wide peaks)"
     print(
-        f"Peak resident memory above the pre-data baseline during train + inference{note}:"
+        "Peak resident memory of one training epoch (fresh process, data set included):"
     )
     print()
     print("| dtype | data set MB | cnnumpy MB | PyTorch MB |")
     print("|---|---:|---:|---:|")
-    for name in dtypes:
-        print(
-            f"| {name} | {data_mb[name]:.0f} | {peak['cnnumpy', name]:.0f} | {peak['torch', name]:.0f} |"
-        )
+    for name in args.dtypes:
+        c, data_mb = measure_memory("cnnumpy", name, args)
+        t, _ = measure_memory("torch", name, args)
+        print(f"| {name} | {data_mb:.0f} | {c:.0f} | {t:.0f} |")
 
+
+def print_layers(args, data) -> None:
+    print()
+    print(
+        f"cnnumpy per layer, ms per batch of {args.batch_size} (mean of {args.profile_batches} batches):"
+    )
+    print()
+    print("| layer | " + " | ".join(f"{d} fwd | {d} bwd" for d in args.dtypes) + " |")
+    print("|---|" + "---:|---:|" * len(args.dtypes))
+    tables = [
+        layer_table(DTYPES[d][0], *data[d][:2], args.batch_size, args.profile_batches)
+        for d in args.dtypes
+    ]
+    for k, name in enumerate(tables[0][0]):
+        print(
+            f"| {name} | "
+            + " | ".join(f"{f[k]:.2f} | {b[k]:.2f}" for _, f, b in tables)
+            + " |"
+        )
+    print(
+        "| total | "
+        + " | ".join(f"{f.sum():.2f} | {b.sum():.2f}" for _, f, b in tables)
+        + " |"
+    )
+
+
+def print_naive(args, data, train) -> None:
+    name = args.dtypes[0]
+    x, y = data[name][:2]
+    n = args.naive_batches * args.batch_size
+    model = cnnumpy_lenet5(DTYPES[name][0], seed=0, impl="naive")
+    naive = timed(cnnumpy_epoch, model, x[:n], y[:n], args.batch_size) / n * args.images
+    fast = statistics.median(train["cnnumpy", name])
+    ref = statistics.median(train["torch", name])
+    print()
+    print(
+        f"One training epoch of {args.images:,} images, {name} (naive: {args.naive_batches} batches timed, extrapolated):"
+    )
+    print()
+    print("| implementation | s per epoch | vs PyTorch |")
+    print("|---|---:|---:|")
+    print(
+        f"| cnnumpy naive loops (`impl='naive'`) | {naive:,.0f} | {naive / ref:,.0f}x |"
+    )
+    print(f"| cnnumpy im2col | {fast:.2f} | {fast / ref:.2f}x |")
+    print(f"| PyTorch {torch.__version__} | {ref:.2f} | 1.00x |")
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    threadpool_limits(limits=args.threads)
+    if args.memory_probe:
+        memory_probe(*args.memory_probe, args.images, args.batch_size)
+        return 0
+    blas = ", ".join(
+        f"{i['internal_api']} {i['version']} {i.get('architecture')}"
+        for i in threadpool_info()
+    )
+    print(f"# cnnumpy vs PyTorch {torch.__version__}; NumPy {np.__version__} ({blas})")
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, {args.threads} threads")
+    print(f"# command: python benchmarks/lenet.py {' '.join(sys.argv[1:])}".rstrip())
+    print()
+    rng = np.random.default_rng(0)
+    data = {}
+    for name in args.dtypes:
+        x = rng.standard_normal((args.images, 1, 28, 28)).astype(DTYPES[name][0])
+        y = rng.integers(0, 10, args.images)
+        data[name] = (x, y, torch.from_numpy(x), torch.from_numpy(y))
+    train, infer = run_rounds(args, data)
+    print_speed(args, train, infer)
+    if not args.no_memory:
+        print_memory(args)
     if args.profile_batches:
-        print()
-        print(
-            f"cnnumpy per layer, ms per batch of {args.batch_size} (mean of {args.profile_batches} batches):"
-        )
-        print()
-        header = "| layer | " + " | ".join(f"{d} fwd | {d} bwd" for d in dtypes) + " |"
-        print(header)
-        print("|---|" + "---:|---:|" * len(dtypes))
-        tables = [
-            layer_table(
-                DTYPES[d][0], *data[d][:2], args.batch_size, args.profile_batches
-            )
-            for d in dtypes
-        ]
-        for k, name in enumerate(tables[0][0]):
-            cells = " | ".join(f"{f[k]:.2f} | {b[k]:.2f}" for _, f, b in tables)
-            print(f"| {name} | {cells} |")
-        totals = " | ".join(f"{f.sum():.2f} | {b.sum():.2f}" for _, f, b in tables)
-        print(f"| total | {totals} |")
-
+        print_layers(args, data)
     if args.naive_batches:
-        name = dtypes[0]
-        np_dt = DTYPES[name][0]
-        x, y = data[name][:2]
-        n = args.naive_batches * args.batch_size
-        model = cnnumpy_lenet5(np_dt, seed=0, impl="naive")
-        s = timed(lambda: cnnumpy_epoch(model, x[:n], y[:n], args.batch_size))
-        epoch = s / n * args.images
-        c = statistics.median(train["cnnumpy", name])
-        t = statistics.median(train["torch", name])
-        print()
-        print(
-            f"One training epoch of {args.images:,} images, {name} (naive: {args.naive_batches} "
-            f"batches timed, extrapolated):"
-        )
-        print()
-        print("| implementation | seconds per epoch | vs PyTorch |")
-        print("|---|---:|---:|")
-        print(
-            f"| cnnumpy naive loops (`impl='naive'`) | {epoch:,.0f} | {epoch / t:,.0f}x |"
-        )
-        print(f"| cnnumpy im2col | {c:.2f} | {c / t:.2f}x |")
-        print(f"| PyTorch {torch.__version__} | {t:.2f} | 1.00x |")
-    limits.unregister() if hasattr(limits, "unregister") else None
+        print_naive(args, data, train)
     return 0
 
 

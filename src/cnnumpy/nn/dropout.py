@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
+from cnnumpy.functional._checks import check_grad
 from cnnumpy.nn.init import resolve_rng
 from cnnumpy.nn.module import Module, as_float_array
 
@@ -28,18 +29,19 @@ class Dropout(Module):
             raise ValueError(f"`p` must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = resolve_rng(rng)
-        # (scale,): the scale is None when nothing was dropped (eval or p == 0).
-        self._ctx: tuple[np.ndarray | None] | None = None
+        # (scale, input shape): the scale is None when nothing was dropped (eval
+        # or p == 0), and then only the shape can check dy.
+        self._ctx: tuple[np.ndarray | None, tuple[int, ...]] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, scale = F.dropout_forward(
-            as_float_array(x, name="x"), self.p, self.training, self.rng
-        )
-        self._ctx = (scale,)
+        x = as_float_array(x, name="x")
+        y, scale = F.dropout_forward(x, self.p, self.training, self.rng)
+        self._ctx = (scale, x.shape)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        (scale,) = self._cached()
+        scale, shape = self._cached()
+        check_grad(dy, shape)
         return F.dropout_backward(dy, scale) if self.input_grad else None
 
     def extra_repr(self) -> str:

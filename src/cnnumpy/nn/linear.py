@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
+from cnnumpy.functional._checks import check_grad
 from cnnumpy.nn._layer import check_bool, positive_int
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array, check_dtype
@@ -89,17 +90,20 @@ class Flatten(Module):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
                 raise TypeError(f"`{name}` must be an int, got {v!r}")
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
-        self._shape: tuple[int, ...] | None = None
+        # (input shape, output shape) of the last forward pass
+        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, name="x")
         y = F.flatten(x, self.start_dim, self.end_dim)
-        self._shape = x.shape
+        self._shapes = (x.shape, y.shape)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        shape = self._cached("_shape")
-        return F.flatten_backward(dy, shape) if self.input_grad else None
+        in_shape, out_shape = self._cached("_shapes")
+        # flatten_backward checks only the size: a transposed dy would pass.
+        check_grad(dy, out_shape)
+        return F.flatten_backward(dy, in_shape) if self.input_grad else None
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

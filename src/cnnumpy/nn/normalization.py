@@ -78,11 +78,10 @@ class BatchNorm2d(Module):
                 f"`x` must have shape (N, {self.num_features}, H, W), got {x.shape}"
             )
         use_batch_stats = self.training or not self.track_running_stats
+        tracking = self.training and self.track_running_stats
         momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked)
+        if tracking and momentum is None:  # cumulative moving average
+            momentum = 1.0 / float(self.num_batches_tracked + 1)
         y, self._ctx = F.batch_norm_forward(
             x,
             self.running_mean,  # updated in place in training, used in evaluation
@@ -93,6 +92,9 @@ class BatchNorm2d(Module):
             momentum=0.0 if momentum is None else momentum,
             eps=self.eps,
         )
+        # Counted only once the batch is accepted: a failed forward changes nothing.
+        if tracking:
+            self.num_batches_tracked += 1
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
