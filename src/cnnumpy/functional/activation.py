@@ -79,7 +79,10 @@ def tanh(x: np.ndarray) -> np.ndarray:
 def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy * (1 - y**2)`` with ``y = tanh(x)``."""
     check_grad(dy, y.shape)
-    return dy * (1 - y * y)
+    out = np.multiply(y, y)
+    np.subtract(1, out, out=out)
+    out *= dy
+    return out
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -84,13 +84,20 @@ def taps(geom: Geometry) -> Iterator[tuple[int, int, slice, slice]]:
             yield i, j, slice(y0, y0 + span_h, strH), slice(x0, x0 + span_w, strW)
 
 
+def padded_shape(
+    input_shape: tuple[int, int, int, int], geom: Geometry
+) -> tuple[int, int, int, int]:
+    """(C, Hp, Wp, N): the padded input in the engine's memory order."""
+    N, C, H, W = input_shape
+    (ph, pw), (eh, ew) = geom.padding, geom.extra
+    return C, H + 2 * ph + eh, W + 2 * pw + ew, N
+
+
 def padded_zeros(
     input_shape: tuple[int, int, int, int], geom: Geometry, dtype: np.dtype
 ) -> np.ndarray:
     """A zero (C, Hp, Wp, N) gradient buffer for the padded input."""
-    N, C, H, W = input_shape
-    (ph, pw), (eh, ew) = geom.padding, geom.extra
-    return np.zeros((C, H + 2 * ph + eh, W + 2 * pw + ew, N), dtype=dtype)
+    return np.zeros(padded_shape(input_shape, geom), dtype=dtype)
 
 
 def crop(

@@ -13,7 +13,15 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional._checks import Geometry, check_grad, pool_geometry
-from cnnumpy.functional.im2col import chwn, crop, nchw, padded_chwn, padded_zeros, taps
+from cnnumpy.functional.im2col import (
+    chwn,
+    crop,
+    nchw,
+    padded_chwn,
+    padded_shape,
+    padded_zeros,
+    taps,
+)
 
 __all__ = [
     "PoolContext",
@@ -119,27 +127,70 @@ def avg_pool2d_forward(
 
     Parameters and shapes as :func:`max_pool2d_forward`, but the padding is zeros
     and the divisor is always ``kH * kW``.
+
+    Notes
+    -----
+    A window sum is separable: sum the kH rows of each window first, then the kW
+    columns of those row sums. That is kH + kW - 2 additions per output instead
+    of kH * kW - 1, each over long contiguous runs of memory.
     """
     geom = pool_geometry(x, kernel_size, stride, padding)
-    kH, kW = geom.kernel
-    tap_grid = _tap_views(_padded(x, geom, 0.0), geom)
-    y = next(tap_grid).copy()  # (C, out_h, out_w, N); never a view of x
-    for v in tap_grid:
-        y += v
+    (kH, kW), (sH, sW), (out_h, out_w) = geom.kernel, geom.stride, geom.out
+    xp = _padded(x, geom, 0.0)  # (C, Hp, Wp, N)
+    rows = _sum_taps(xp, 1, kH, sH, out_h)  # (C, out_h, Wp, N), a new array
+    y = _sum_taps(rows, 2, kW, sW, out_w)  # (C, out_h, out_w, N)
     y /= kH * kW
     return nchw(y), PoolContext(x.shape, geom, None)
 
 
 def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
-    """Spread each window's gradient evenly, ``dy / (kH*kW)``, over its taps."""
+    """Spread each window's gradient evenly, ``dy / (kH*kW)``, over its taps.
+
+    The adjoint of the separable sum: spread over the kW columns, then over the
+    kH rows.
+    """
     N, C, _, _ = ctx.input_shape
-    kH, kW = ctx.geom.kernel
-    check_grad(dy, (N, C, *ctx.geom.out))
+    geom = ctx.geom
+    (kH, kW), (sH, sW) = geom.kernel, geom.stride
+    check_grad(dy, (N, C, *geom.out))
+    _, Hp, Wp, _ = padded_shape(ctx.input_shape, geom)
     share = chwn(dy) / (kH * kW)  # (C, out_h, out_w, N)
-    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy.dtype)
-    for _, _, sh, sw in taps(ctx.geom):
-        dxp[:, sh, sw] += share
-    return crop(dxp, ctx.input_shape, ctx.geom)
+    rows = _spread(share, 2, kW, sW, Wp)  # (C, out_h, Wp, N)
+    dxp = _spread(rows, 1, kH, sH, Hp)  # (C, Hp, Wp, N)
+    return crop(dxp, ctx.input_shape, geom)
+
+
+def _along(axis: int, index: slice, ndim: int = 4) -> tuple[slice, ...]:
+    """An index tuple selecting ``index`` on ``axis`` and everything elsewhere."""
+    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
+
+
+def _sum_taps(a: np.ndarray, axis: int, k: int, s: int, n: int) -> np.ndarray:
+    """``out[.., o, ..] = sum_i a[.., o*s + i, ..]`` for o < n, i < k: a new array."""
+    span = s * (n - 1) + 1
+    out = a[_along(axis, slice(0, span, s))].copy()
+    for i in range(1, k):
+        out += a[_along(axis, slice(i, i + span, s))]
+    return out
+
+
+def _spread(g: np.ndarray, axis: int, k: int, s: int, size: int) -> np.ndarray:
+    """Adjoint of :func:`_sum_taps`: every ``g[.., o, ..]`` added to its k taps."""
+    n = g.shape[axis]
+    shape = (*g.shape[:axis], size, *g.shape[axis + 1 :])
+    if s != k:  # windows overlap (or skip pixels): add tap by tap
+        out = np.zeros(shape, dtype=g.dtype)
+        span = s * (n - 1) + 1
+        for i in range(k):
+            out[_along(axis, slice(i, i + span, s))] += g
+        return out
+    # Windows tile the axis: one broadcast copy writes every tap at once.
+    out = np.empty(shape, dtype=g.dtype) if n * k == size else np.zeros(shape, g.dtype)
+    tiles = out[_along(axis, slice(0, n * k))]
+    # Splitting one axis in two is always a view, so this writes into ``out``.
+    tiles = tiles.reshape((*g.shape[:axis], n, k, *g.shape[axis + 1 :]))
+    tiles[...] = np.expand_dims(g, axis + 1)
+    return out
 
 
 def avg_pool2d(
