@@ -7,9 +7,14 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional._checks import Geometry, check_grad, conv_geometry
-from cnnumpy.functional.im2col import chwn, fold, nchw, unfold
+from cnnumpy.functional.im2col import chwn, fold, nchw, windows
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
+
+# The forward pass fills the column matrix a block of output rows at a time and
+# multiplies each block while it is still in cache; about 2 MB per block was
+# fastest for LeNet's layers (benchmarks/lenet.py).
+BLOCK_BYTES = 2 << 20
 
 
 class Conv2dContext(NamedTuple):
@@ -31,6 +36,8 @@ def conv2d_forward(
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
+    *,
+    cols_buffer: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Conv2dContext]:
     """Convolve ``x`` with ``weight`` and keep what the backward pass needs.
 
@@ -47,6 +54,9 @@ def conv2d_forward(
     groups : int
         Input and output channels are split into ``groups`` independent
         convolutions; both channel counts must be divisible by it.
+    cols_buffer : ndarray, optional
+        Storage for the column matrix, reused if its shape and dtype fit (a
+        module passes the one of its previous batch; nothing else may hold it).
 
     Returns
     -------
@@ -70,19 +80,33 @@ def conv2d_forward(
     -----
     With ``cols = im2col(x)`` of shape (C*kH*kW, L*N) and the kernels flattened to
     (F, C*kH*kW), the whole batch is ``y2d = weight2d @ cols``: one matrix product
-    (one per group).
+    (one per group), computed in blocks of output rows while each block of
+    ``cols`` is in cache.
     """
     geom = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
-    N = x.shape[0]
+    N, C = x.shape[:2]
     F = weight.shape[0]
-    out_h, out_w = geom.out
-    cols = unfold(x, geom)  # (C*kH*kW, L*N)
-    if groups == 1:
-        y2 = weight.reshape(F, -1) @ cols  # (F, L*N)
-    else:
-        w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
-        y2 = np.matmul(w3, cols.reshape(groups, -1, cols.shape[1]))  # (g, F/g, L*N)
-        y2 = y2.reshape(F, -1)
+    (kH, kW), (out_h, out_w) = geom.kernel, geom.out
+    row = out_w * N  # columns per output row
+    shape = (C * kH * kW, out_h * row)
+    if (
+        cols_buffer is None
+        or cols_buffer.shape != shape
+        or cols_buffer.dtype != x.dtype
+    ):
+        cols_buffer = np.empty(shape, dtype=x.dtype)
+    cols = cols_buffer
+    win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
+    cols6 = cols.reshape(win.shape)
+    w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
+    cols3 = cols.reshape(groups, -1, shape[1])  # (g, Cg*kH*kW, L*N)
+    y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
+    rows = max(1, BLOCK_BYTES // (shape[0] * row * x.itemsize))
+    for a in range(0, out_h, rows):
+        b = min(a + rows, out_h)
+        cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
+        np.matmul(w3, cols3[:, :, a * row : b * row], out=y3[:, :, a * row : b * row])
+    y2 = y3.reshape(F, -1)  # (F, L*N)
     if bias is not None:
         y2 += bias[:, None]
     y = nchw(y2.reshape(F, out_h, out_w, N))

@@ -114,22 +114,23 @@ def crop(
     return nchw(dxp)
 
 
-def unfold(x: np.ndarray, geom: Geometry) -> np.ndarray:
-    """im2col for already validated arguments: one copy of a strided view."""
+def windows(x: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Read-only view ``(C, kH, kW, out_h, out_w, N)`` of every window of ``x``.
+
+    ``view[c, i, j, oy, ox, n] == x_padded[n, c, oy*sH + i*dH, ox*sW + j*dW]``;
+    only the padding (if any) is copied. im2col is a C-ordered copy of this view.
+    """
     N, C = x.shape[:2]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
     xp = padded_chwn(x, geom)  # (C, Hp, Wp, N)
     sC, sH, sW, sN = xp.strides
     (strH, strW), (dH, dW) = geom.stride, geom.dilation
-    win = as_strided(  # win[c, i, j, oy, ox, n] = xp[c, oy*sH + i*dH, ox*sW + j*dW, n]
+    return as_strided(
         xp,
         shape=(C, kH, kW, out_h, out_w, N),
         strides=(sC, sH * dH, sW * dW, sH * strH, sW * strW, sN),
         writeable=False,
     )
-    cols = np.empty((C * kH * kW, out_h * out_w * N), dtype=x.dtype)
-    cols.reshape(win.shape)[...] = win
-    return cols  # (C*kH*kW, out_h*out_w*N)
 
 
 def fold(
@@ -204,7 +205,11 @@ def im2col(
     """
     check_array(x, "x", 4, "(N, C, H, W)")
     geom = window_geometry(x.shape[2:], kernel_size, stride, padding, dilation)
-    return unfold(x, geom)
+    win = windows(x, geom)
+    C, kH, kW, out_h, out_w, N = win.shape
+    cols = np.empty((C * kH * kW, out_h * out_w * N), dtype=x.dtype)
+    cols.reshape(win.shape)[...] = win  # the one copy
+    return cols
 
 
 def col2im(

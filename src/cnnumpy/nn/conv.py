@@ -93,6 +93,8 @@ class Conv2d(Module):
             self.padding,
             self.dilation,
             self.groups,
+            # Reuse the previous batch's column matrix: only this module holds it.
+            cols_buffer=None if self._ctx is None else self._ctx.cols,
         )
         return y
 
