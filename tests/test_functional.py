@@ -238,9 +238,10 @@ def test_pool_matches_torch_and_reference(case, kind, dtype):
     ty.backward(torch.tensor(dy))
     close(y, ty, dtype)
     close(bwd(dy, ctx), tx.grad, dtype)
+    # Fast and reference sum a window in different orders: float32 rounding.
     ry, rctx = rfwd(x, k, s, p)
-    np.testing.assert_allclose(y, ry, rtol=1e-6)
-    np.testing.assert_allclose(bwd(dy, ctx), rbwd(dy, rctx), rtol=1e-6, atol=1e-7)
+    close(y, ry, dtype)
+    close(bwd(dy, ctx), rbwd(dy, rctx), dtype)
 
 
 def test_max_pool_all_ties_routes_to_first_element():

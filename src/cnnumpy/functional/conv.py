@@ -150,13 +150,16 @@ def conv2d_backward(
     cols = ctx.cols
     if g == 1:
         w2 = ctx.weight.reshape(F, -1)  # (F, C*kH*kW)
-        dweight = (dy2 @ cols.T).reshape(ctx.weight.shape)
+        # (cols @ dy2.T).T, not dy2 @ cols.T: OpenBLAS runs this long-K,
+        # small-output product faster with the big matrix on the left.
+        dweight = (cols @ dy2.T).T.reshape(ctx.weight.shape)
         dcols = (w2.T @ dy2) if input_grad else None  # (C*kH*kW, L*N)
     else:
         w3 = ctx.weight.reshape(g, F // g, -1)  # (g, F/g, Cg*kH*kW)
         dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
         cols3 = cols.reshape(g, -1, cols.shape[1])  # (g, Cg*kH*kW, L*N)
-        dweight = np.matmul(dy3, cols3.transpose(0, 2, 1)).reshape(ctx.weight.shape)
+        dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
+        dweight = dweight.reshape(ctx.weight.shape)
         dcols = np.matmul(w3.transpose(0, 2, 1), dy3) if input_grad else None
     dx = (
         None
