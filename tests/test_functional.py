@@ -16,22 +16,7 @@ from hypothesis import strategies as st
 
 from cnnumpy import functional as F
 from cnnumpy import reference as R
-
-TOL = {
-    np.float64: {"rtol": 1e-10, "atol": 1e-12},
-    np.float32: {"rtol": 1e-4, "atol": 1e-5},
-}
-
-
-def close(a, b, dtype=np.float64):
-    b = b.detach().numpy() if isinstance(b, torch.Tensor) else b
-    assert a.dtype == np.dtype(dtype), f"dtype {a.dtype}, expected {np.dtype(dtype)}"
-    np.testing.assert_allclose(a, b, **TOL[dtype])
-
-
-def leaf(a):
-    return torch.tensor(a, requires_grad=True)
-
+from conftest import TOLERANCE, assert_close, leaf
 
 # --- convolution sweep --------------------------------------------------------------
 
@@ -90,13 +75,13 @@ def test_conv2d_matches_torch(case, dtype):
     x, w, b, y, ctx, dy = run_conv(case, dtype)
     ty, tdx, tdw, tdb = torch_conv(case, x, w, b, dy)
     dx, dw, db = F.conv2d_backward(dy, ctx)
-    close(y, ty, dtype)
-    close(dx, tdx, dtype)
-    close(dw, tdw, dtype)
+    assert_close(y, ty, dtype)
+    assert_close(dx, tdx, dtype)
+    assert_close(dw, tdw, dtype)
     if b is None:
         assert db is None
     else:
-        close(db, tdb, dtype)
+        assert_close(db, tdb, dtype)
 
 
 @settings(max_examples=40, deadline=None)
@@ -236,12 +221,12 @@ def test_pool_matches_torch_and_reference(case, kind, dtype):
     tx = leaf(x)
     ty = getattr(TF, f"{kind}_pool2d")(tx, k, s if s is not None else k, p)
     ty.backward(torch.tensor(dy))
-    close(y, ty, dtype)
-    close(bwd(dy, ctx), tx.grad, dtype)
+    assert_close(y, ty, dtype)
+    assert_close(bwd(dy, ctx), tx.grad, dtype)
     # Fast and reference sum a window in different orders: float32 rounding.
     ry, rctx = rfwd(x, k, s, p)
-    close(y, ry, dtype)
-    close(bwd(dy, ctx), rbwd(dy, rctx), dtype)
+    assert_close(y, ry, dtype)
+    assert_close(bwd(dy, ctx), rbwd(dy, rctx), dtype)
 
 
 def test_max_pool_all_ties_routes_to_first_element():
@@ -274,8 +259,8 @@ def test_activation_matches_torch(name, tfn, arg, dtype):
     tx = leaf(x)
     ty = tfn(tx)
     ty.backward(torch.tensor(dy))
-    close(y, ty, dtype)
-    close(getattr(F, f"{name}_backward")(dy, y), tx.grad, dtype)
+    assert_close(y, ty, dtype)
+    assert_close(getattr(F, f"{name}_backward")(dy, y), tx.grad, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -288,8 +273,8 @@ def test_leaky_relu_matches_torch(dtype, slope):
     tx = leaf(x)
     ty = TF.leaky_relu(tx, slope)
     ty.backward(torch.tensor(dy))
-    close(F.leaky_relu(x, slope), ty, dtype)
-    close(F.leaky_relu_backward(dy, x, slope), tx.grad, dtype)
+    assert_close(F.leaky_relu(x, slope), ty, dtype)
+    assert_close(F.leaky_relu_backward(dy, x, slope), tx.grad, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -304,8 +289,8 @@ def test_softmax_matches_torch(name, dim, dtype):
     ty = getattr(TF, name)(tx, dim)
     ty.backward(torch.tensor(dy))
     y = getattr(F, name)(x, dim)
-    close(y, ty, dtype)
-    close(getattr(F, f"{name}_backward")(dy, y, dim), tx.grad, dtype)
+    assert_close(y, ty, dtype)
+    assert_close(getattr(F, f"{name}_backward")(dy, y, dim), tx.grad, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -319,8 +304,8 @@ def test_cross_entropy_matches_torch(scale, dtype):
     tloss = TF.cross_entropy(tl, torch.tensor(target))
     tloss.backward()
     assert isinstance(loss, float) and np.isfinite(loss)
-    np.testing.assert_allclose(loss, tloss.item(), **TOL[dtype])
-    close(F.cross_entropy_backward(probs, target), tl.grad, dtype)
+    np.testing.assert_allclose(loss, tloss.item(), **TOLERANCE[np.dtype(dtype)])
+    assert_close(F.cross_entropy_backward(probs, target), tl.grad, dtype)
     assert F.cross_entropy(logits, target) == loss
 
 
@@ -336,9 +321,9 @@ def test_linear_matches_torch(shape, dtype):
     tx, tw, tb = leaf(x), leaf(w), leaf(b)
     ty = TF.linear(tx, tw, tb)
     ty.backward(torch.tensor(dy))
-    close(y, ty, dtype)
+    assert_close(y, ty, dtype)
     for got, want in zip(F.linear_backward(dy, x, w), (tx.grad, tw.grad, tb.grad)):
-        close(got, want, dtype)
+        assert_close(got, want, dtype)
 
 
 def test_flatten_round_trip():
@@ -364,11 +349,11 @@ def test_batch_norm_matches_torch(training, dtype):
     tx, tw, tb = leaf(x), leaf(w), leaf(b)
     ty = TF.batch_norm(tx, trm, trv, tw, tb, training, 0.1, 1e-5)
     ty.backward(torch.tensor(dy))
-    close(y, ty, dtype)
-    close(rm, trm, dtype)
-    close(rv, trv, dtype)
+    assert_close(y, ty, dtype)
+    assert_close(rm, trm, dtype)
+    assert_close(rv, trv, dtype)
     for got, want in zip(F.batch_norm_backward(dy, ctx), (tx.grad, tw.grad, tb.grad)):
-        close(got, want, dtype)
+        assert_close(got, want, dtype)
 
 
 def test_dropout_mask_and_scale():

@@ -1265,3 +1265,32 @@ def test_load_state_dict_errors_name_the_key_and_change_nothing():
     with pytest.raises(TypeError, match=r"`state_dict` must be a mapping .*got list"):
         model.load_state_dict(list(good.items()))
     assert_untouched()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_naive_impl_matches_im2col_through_modules(dtype):
+    # impl='naive' runs the reference loops behind the same modules: a learner can
+    # swap engines and get the same numbers.
+    def net(impl):
+        r = np.random.default_rng(7)
+        return nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1, dtype=dtype, rng=r, impl=impl),
+            nn.ReLU(),
+            nn.MaxPool2d(2, impl=impl),
+            nn.Conv2d(3, 4, 2, stride=2, dtype=dtype, rng=r, impl=impl),
+            nn.AvgPool2d(1, impl=impl),
+        )
+
+    x = np.random.default_rng(8).standard_normal((2, 2, 8, 8)).astype(dtype)
+    fast, naive = net("im2col"), net("naive")
+    for _ in range(2):  # twice: the second forward reuses the column buffer
+        y_fast, y_naive = fast(x), naive(x)
+        dy = np.ones_like(y_fast)
+        assert_close(y_naive, y_fast, dtype)
+        assert_close(naive.backward(dy), fast.backward(dy), dtype)
+    for p, q in zip(fast.parameters(), naive.parameters()):
+        assert_close(q.grad, p.grad, dtype)
+    with pytest.raises(
+        ValueError, match=r"`impl` must be one of \['im2col', 'naive'\], got 'fast'"
+    ):
+        nn.Conv2d(1, 1, 1, impl="fast")

@@ -85,6 +85,10 @@ class Conv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
+        reuse = {}
+        if self.impl == "im2col" and self._ctx is not None:
+            # The previous batch's column matrix: only this module holds it.
+            reuse["cols_buffer"] = self._ctx.cols
         y, self._ctx = ops(self.impl).conv2d_forward(
             x,
             self.weight.data,
@@ -93,8 +97,7 @@ class Conv2d(Module):
             self.padding,
             self.dilation,
             self.groups,
-            # Reuse the previous batch's column matrix: only this module holds it.
-            cols_buffer=None if self._ctx is None else self._ctx.cols,
+            **reuse,
         )
         return y
 
