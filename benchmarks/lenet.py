@@ -377,7 +377,10 @@ def main() -> int:
         memory_probe(*args.memory_probe, args.images, args.batch_size)
         return 0
     blas = ", ".join(
-        f"{i['internal_api']} {i['version']} {i.get('architecture')}"
+        " ".join(
+            str(i[k]) for k in ("internal_api", "version", "architecture") if i.get(k)
+        )
+        + f" x{i['num_threads']}"
         for i in threadpool_info()
     )
     print(f"# cnnumpy vs PyTorch {torch.__version__}; NumPy {np.__version__} ({blas})")

@@ -7,12 +7,20 @@ Test modules import the plain helpers with ``from conftest import ...`` (pytest 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# In CI, property tests draw the same examples every run, so a landing never
+# hinges on luck; locally they explore new examples each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TOLERANCE = {
     np.dtype(np.float64): {"rtol": 1e-10, "atol": 1e-12},
