@@ -168,9 +168,12 @@ def _along(axis: int, index: slice, ndim: int = 4) -> tuple[slice, ...]:
 def _sum_taps(a: np.ndarray, axis: int, k: int, s: int, n: int) -> np.ndarray:
     """``out[.., o, ..] = sum_i a[.., o*s + i, ..]`` for o < n, i < k: a new array."""
     span = s * (n - 1) + 1
-    out = a[_along(axis, slice(0, span, s))].copy()
-    for i in range(1, k):
-        out += a[_along(axis, slice(i, i + span, s))]
+    taps = [a[_along(axis, slice(i, i + span, s))] for i in range(k)]
+    if k == 1:
+        return taps[0].copy()
+    out = np.add(taps[0], taps[1])  # allocates and adds in one pass
+    for tap in taps[2:]:
+        out += tap
     return out
 
 
