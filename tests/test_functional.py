@@ -583,3 +583,23 @@ def test_pooling_never_writes_into_its_input(kind, shape):
     y, ctx = getattr(F, f"{kind}_pool2d_forward")(x, shape[2:])
     getattr(F, f"{kind}_pool2d_backward")(np.ones_like(y), ctx)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 1)])
+def test_max_pool_routes_nan_and_minus_inf_windows_as_torch(k, s, p, dtype):
+    # PyTorch: a window holding NaN outputs NaN and sends its gradient to the last
+    # NaN; a window whose maximum is -inf sends it to its first pixel inside the
+    # input, never to the padding; ties go to the first maximal pixel.
+    rng = np.random.default_rng(17)
+    x = rng.integers(-1, 2, (2, 3, 7, 6)).astype(dtype)  # many ties
+    x[0, 0, :3, :3] = -np.inf
+    x[0, 1, 2, 2] = x[0, 1, 3, 3] = x[1, 2, 0, 0] = np.nan
+    x[1, 0] = -np.inf
+    y, ctx = F.max_pool2d_forward(x, k, s, p)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    tx = leaf(x)
+    ty = TF.max_pool2d(tx, k, s, p)
+    ty.backward(torch.tensor(dy))
+    assert_close(y, ty, dtype)  # NaN where PyTorch has NaN
+    assert_close(F.max_pool2d_backward(dy, ctx), tx.grad, dtype)

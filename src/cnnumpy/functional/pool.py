@@ -39,7 +39,8 @@ class PoolContext(NamedTuple):
 
     input_shape: tuple[int, int, int, int]
     geom: Geometry
-    argmax: np.ndarray | None  # (C, out_h, out_w, N): winning tap i*kW + j
+    xp: np.ndarray | None  # max pooling: the padded input, (C, Hp, Wp, N)
+    y: np.ndarray | None  # max pooling: the output, (C, out_h, out_w, N)
 
 
 def max_pool2d_forward(
@@ -48,7 +49,7 @@ def max_pool2d_forward(
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
 ) -> tuple[np.ndarray, PoolContext]:
-    """Maximum over each window, remembering which tap won.
+    """Maximum over each window.
 
     Parameters
     ----------
@@ -63,7 +64,8 @@ def max_pool2d_forward(
     Returns
     -------
     y : ndarray, shape (N, C, out_h, out_w)
-        An NCHW view of (C, out_h, out_w, N) memory.
+        An NCHW view of (C, out_h, out_w, N) memory. A window holding NaN gives
+        NaN, as in PyTorch.
     ctx : PoolContext
 
     Raises
@@ -75,36 +77,64 @@ def max_pool2d_forward(
     Shape
     -----
     ``out = floor((size + 2*padding - kernel) / stride) + 1``.
-
-    Notes
-    -----
-    Taps are visited in row-major window order and a later tap wins only if it
-    is strictly greater (or NaN), so on ties the gradient goes to the first
-    maximal element, as in PyTorch's CPU kernel.
     """
     geom = pool_geometry(x, kernel_size, stride, padding)
-    tap_grid = list(_tap_views(_padded(x, geom, -np.inf), geom))
-    y = tap_grid[0].copy()  # (C, out_h, out_w, N); never a view of x
-    argmax = np.zeros(y.shape, dtype=np.int32)
-    for k, v in enumerate(tap_grid[1:], start=1):
-        better = v > y
-        better |= np.isnan(v)
-        np.copyto(y, v, where=better)
-        argmax[better] = k
-    return nchw(y), PoolContext(x.shape, geom, argmax)
+    xp = _padded(x, geom, -np.inf)
+    tap_grid = list(_tap_views(xp, geom))
+    if len(tap_grid) == 1:
+        y = tap_grid[0].copy()  # (C, out_h, out_w, N); never a view of x
+    else:
+        y = np.maximum(tap_grid[0], tap_grid[1])
+        for v in tap_grid[2:]:
+            np.maximum(y, v, out=y)
+    return nchw(y), PoolContext(x.shape, geom, xp, y)
 
 
 def max_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
-    """Route each window's gradient to its maximal tap; overlapping windows add."""
+    """Route each window's gradient to its maximal tap; overlapping windows add.
+
+    The winner is found again by comparing each tap with the maximum, visiting
+    taps in row-major window order: on ties the first maximal element gets the
+    gradient, as in PyTorch's CPU kernel. Its rare cases follow it too: in a
+    window holding NaN the last NaN wins, and in a window whose maximum is -inf
+    the first pixel inside the input (never the padding).
+    """
     N, C, _, _ = ctx.input_shape
-    check_grad(dy, (N, C, *ctx.geom.out))
+    geom, xp, y = ctx.geom, ctx.xp, ctx.y
+    check_grad(dy, (N, C, *geom.out))
     dyc = chwn(dy)  # (C, out_h, out_w, N)
-    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy.dtype)
-    kW = ctx.geom.kernel[1]
-    for i, j, sh, sw in taps(ctx.geom):
-        target = dxp[:, sh, sw]
-        np.add(target, dyc, out=target, where=ctx.argmax == i * kW + j)
-    return crop(dxp, ctx.input_shape, ctx.geom)
+    dxp = padded_zeros(ctx.input_shape, geom, dy.dtype)
+    nan, neg = np.isnan(y), y == -np.inf
+    taken = nan | neg  # windows already routed (the rare ones are routed below)
+    rare = taken.any()
+    for _, _, sh, sw in taps(geom):
+        first = xp[:, sh, sw] == y
+        first &= ~taken  # only the first maximal tap of each window
+        taken |= first
+        dxp[:, sh, sw] += dyc * first
+    if rare:
+        _route_rare(dxp, dyc, ctx, nan, neg)
+    return crop(dxp, ctx.input_shape, geom)
+
+
+def _route_rare(
+    dxp: np.ndarray, dyc: np.ndarray, ctx: PoolContext, nan: np.ndarray, neg: np.ndarray
+) -> None:
+    """PyTorch's winners of NaN windows (last NaN) and -inf windows (first pixel)."""
+    (ph, pw), (_, Hp, Wp, _) = ctx.geom.padding, padded_shape(ctx.input_shape, ctx.geom)
+    H, W = ctx.input_shape[2:]
+    inside = np.zeros((Hp, Wp), dtype=bool)
+    inside[ph : ph + H, pw : pw + W] = True
+    tap_list = list(taps(ctx.geom))
+    for group, order, hit_of in (
+        (neg, tap_list, lambda sh, sw: inside[sh, sw][None, :, :, None]),
+        (nan, tap_list[::-1], lambda sh, sw: np.isnan(ctx.xp[:, sh, sw])),
+    ):
+        todo = group.copy()
+        for _, _, sh, sw in order:
+            hit = todo & hit_of(sh, sw)
+            todo &= ~hit
+            dxp[:, sh, sw] += dyc * hit
 
 
 def max_pool2d(
@@ -140,7 +170,7 @@ def avg_pool2d_forward(
     rows = _sum_taps(xp, 1, kH, sH, out_h)  # (C, out_h, Wp, N), a new array
     y = _sum_taps(rows, 2, kW, sW, out_w)  # (C, out_h, out_w, N)
     y /= kH * kW
-    return nchw(y), PoolContext(x.shape, geom, None)
+    return nchw(y), PoolContext(x.shape, geom, None, None)
 
 
 def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
