@@ -117,8 +117,9 @@ def crop(
 def windows(x: np.ndarray, geom: Geometry) -> np.ndarray:
     """Read-only view ``(C, kH, kW, out_h, out_w, N)`` of every window of ``x``.
 
-    ``view[c, i, j, oy, ox, n] == x_padded[n, c, oy*sH + i*dH, ox*sW + j*dW]``;
-    only the padding (if any) is copied. im2col is a C-ordered copy of this view.
+    ``view[c, i, j, oy, ox, n] == x_padded[n, c, oy*sH + i*dH, ox*sW + j*dW]``.
+    The input is copied only to pad it or to store it as (C, H, W, N); im2col is
+    a C-ordered copy of this view.
     """
     N, C = x.shape[:2]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
