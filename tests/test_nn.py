@@ -1164,13 +1164,17 @@ def test_backward_before_forward_raises(make, x_shape):
     module = make()
     # A Sequential runs backward from its last child.
     name = type(module[-1] if isinstance(module, nn.Sequential) else module).__name__
-    with pytest.raises(RuntimeError, match=rf"{name}.backward called before forward"):
+    with pytest.raises(ValueError, match=rf"{name}.backward called before forward"):
+        module.backward(np.ones(x_shape, dtype=np.float32))
+    # The same error is a RuntimeError too, as PyTorch raises for a missing graph.
+    with pytest.raises(RuntimeError):
         module.backward(np.ones(x_shape, dtype=np.float32))
 
 
 def test_loss_backward_before_forward_raises():
     with pytest.raises(
-        RuntimeError, match=r"CrossEntropyLoss.backward called before forward"
+        nn.BackwardBeforeForwardError,
+        match=r"CrossEntropyLoss.backward called before forward",
     ):
         nn.CrossEntropyLoss().backward()
 

@@ -10,13 +10,14 @@ from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.linear import Flatten, Linear
 from cnnumpy.nn.loss import CrossEntropyLoss
-from cnnumpy.nn.module import Module, Sequential
+from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
 from cnnumpy.nn.normalization import BatchNorm2d
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
 
 __all__ = [
     "AvgPool2d",
+    "BackwardBeforeForwardError",
     "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",

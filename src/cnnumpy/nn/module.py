@@ -15,7 +15,16 @@ import numpy as np
 
 from cnnumpy.nn.parameter import Parameter
 
-__all__ = ["Module", "Sequential"]
+__all__ = ["BackwardBeforeForwardError", "Module", "Sequential"]
+
+
+class BackwardBeforeForwardError(RuntimeError, ValueError):
+    """``backward`` was called with no forward pass to differentiate.
+
+    A RuntimeError, as PyTorch raises for a missing graph, and a ValueError, as
+    every other misuse of this library's API.
+    """
+
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -88,7 +97,7 @@ class Module:
         """The forward cache, or a clear error if backward comes before forward."""
         ctx = getattr(self, name, None)
         if ctx is None:
-            raise RuntimeError(
+            raise BackwardBeforeForwardError(
                 f"{type(self).__name__}.backward called before forward: run the "
                 "forward pass first"
             )
