@@ -27,6 +27,11 @@ from cnnumpy.functional.conv import (
 )
 from cnnumpy.functional.dropout import dropout, dropout_backward, dropout_forward
 from cnnumpy.functional.im2col import col2im, im2col
+from cnnumpy.functional.im2col_indices import (
+    col2im_by_index,
+    im2col_by_index,
+    im2col_indices,
+)
 from cnnumpy.functional.linear import flatten, flatten_backward, linear, linear_backward
 from cnnumpy.functional.loss import (
     cross_entropy,
@@ -60,6 +65,7 @@ __all__ = [
     "batch_norm_backward",
     "batch_norm_forward",
     "col2im",
+    "col2im_by_index",
     "conv2d",
     "conv2d_backward",
     "conv2d_forward",
@@ -72,6 +78,8 @@ __all__ = [
     "flatten",
     "flatten_backward",
     "im2col",
+    "im2col_by_index",
+    "im2col_indices",
     "leaky_relu",
     "leaky_relu_backward",
     "linear",
