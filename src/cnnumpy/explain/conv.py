@@ -6,9 +6,8 @@ import numpy as np
 
 from cnnumpy import functional, reference
 from cnnumpy.explain._text import Shape4, arange, check, matrix, number, size_lines
-from cnnumpy.functional._checks import Geometry
+from cnnumpy.functional._checks import Geometry, check_shape
 from cnnumpy.functional.im2col_indices import (
-    check_shape,
     col2im_by_index,
     im2col_by_index,
     im2col_indices,

@@ -17,7 +17,7 @@ from cnnumpy.explain._text import (
     size_lines,
 )
 from cnnumpy.functional._checks import pool_geometry
-from cnnumpy.functional.im2col_indices import check_shape
+from cnnumpy.functional._checks import check_shape
 
 __all__ = ["explain_pool"]
 

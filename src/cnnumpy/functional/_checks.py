@@ -45,6 +45,23 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
     return x
 
 
+def check_shape(
+    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
+) -> tuple[int, int, int, int]:
+    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 4
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+            for v in shape
+        )
+    ):
+        raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
+    a, b, c, d = (int(v) for v in shape)
+    return a, b, c, d
+
+
 def check_grad(
     dy: object, expected_shape: tuple[int, ...], name: str = "dy"
 ) -> np.ndarray:

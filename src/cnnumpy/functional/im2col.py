@@ -33,7 +33,12 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnumpy.functional._checks import Geometry, check_array, window_geometry
+from cnnumpy.functional._checks import (
+    Geometry,
+    check_array,
+    check_shape,
+    window_geometry,
+)
 
 __all__ = ["col2im", "im2col"]
 
@@ -247,16 +252,8 @@ def col2im(
     TypeError, ValueError
         On a malformed ``input_shape`` or a ``cols`` shape that does not match it.
     """
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) != 4
-        or not all(isinstance(v, (int, np.integer)) and v > 0 for v in input_shape)
-    ):
-        raise ValueError(
-            f"`input_shape` must be 4 positive ints (N, C, H, W), got {input_shape!r}"
-        )
     check_array(cols, "cols", 2, "(C*kH*kW, out_h*out_w*N)")
-    N, C, H, W = (int(v) for v in input_shape)
+    N, C, H, W = check_shape(input_shape)
     geom = window_geometry((H, W), kernel_size, stride, padding, dilation)
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
     expected = (C * kH * kW, out_h * out_w * N)

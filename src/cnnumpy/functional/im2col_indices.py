@@ -23,26 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_array, window_geometry
+from cnnumpy.functional._checks import (
+    Geometry,
+    check_array,
+    check_shape,
+    window_geometry,
+)
 
 __all__ = ["col2im_by_index", "im2col_by_index", "im2col_indices"]
-
-
-def check_shape(
-    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
-) -> tuple[int, int, int, int]:
-    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
-    if (
-        not isinstance(shape, (tuple, list))
-        or len(shape) != 4
-        or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-            for v in shape
-        )
-    ):
-        raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
-    a, b, c, d = (int(v) for v in shape)
-    return a, b, c, d
 
 
 def index_geometry(
