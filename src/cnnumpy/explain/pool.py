@@ -16,8 +16,7 @@ from cnnumpy.explain._text import (
     number,
     size_lines,
 )
-from cnnumpy.functional._checks import pool_geometry
-from cnnumpy.functional._checks import check_shape
+from cnnumpy.functional._checks import check_shape, pool_geometry
 
 __all__ = ["explain_pool"]
 
