@@ -1,10 +1,14 @@
 """Pure array-in, array-out ops on NCHW arrays, each forward with its backward.
 
-Ops with a cache come in three functions: ``op_forward(...) -> (y, ctx)``,
-``op_backward(dy, ctx) -> gradients`` and ``op(...) -> y``. Element-wise ops take
-what their derivative needs: ``relu_backward(dy, y)``.
+Ops with a cache (convolution, pooling, batch norm, dropout, cross-entropy) come
+in three functions: ``op_forward(...) -> (y, ctx)``, ``op_backward(dy, ctx) ->
+gradients`` and ``op(...) -> y``. The others take what their derivative needs:
+``relu_backward(dy, y)``, ``linear_backward(dy, x, weight)``,
+``flatten_backward(dy, input_shape)``. A ``ctx.geom`` is a :class:`Geometry`:
+the (h, w) kernel, stride, padding, dilation and output size of a window op.
 """
 
+from cnnumpy.functional._checks import Geometry
 from cnnumpy.functional.activation import (
     leaky_relu,
     leaky_relu_backward,
@@ -57,6 +61,7 @@ from cnnumpy.functional.pool import (
 __all__ = [
     "BatchNormContext",
     "Conv2dContext",
+    "Geometry",
     "PoolContext",
     "avg_pool2d",
     "avg_pool2d_backward",

@@ -18,7 +18,16 @@ BLOCK_BYTES = 2 << 20
 
 
 class Conv2dContext(NamedTuple):
-    """What :func:`conv2d_backward` needs from the forward pass."""
+    """What :func:`conv2d_backward` needs from the forward pass.
+
+    ``cols`` has the batch fastest in its columns, like every array of the
+    engine: a gradient ``dy`` of shape (N, F, out_h, out_w) lines up with it as
+    ``dy.transpose(1, 2, 3, 0).reshape(F, -1)``, not ``dy.transpose(1, 0, 2, 3)``.
+    ``weight`` is the forward's array itself, not a copy: change it in place
+    before the backward pass (a finite-difference check, an optimizer step) and
+    the backward uses the new values. PyTorch raises in that case; here it is on
+    you to run backward first.
+    """
 
     cols: np.ndarray  # (C*kH*kW, out_h*out_w*N), im2col of the input
     weight: np.ndarray
