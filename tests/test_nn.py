@@ -740,7 +740,8 @@ def test_sequential_indexing():
     assert isinstance(head, nn.Sequential) and list(head) == layers[1:3]
     tail = model[-2:]
     assert list(tail) == layers[2:]
-    assert [n for n, _ in tail.named_parameters()] == ["1.weight", "1.bias"]
+    # As in PyTorch, a slice keeps the children's names.
+    assert [n for n, _ in tail.named_parameters()] == ["3.weight", "3.bias"]
     assert tail[1].weight is layers[3].weight  # a slice shares the modules
     with pytest.raises(IndexError, match=r"`index` must be in \[-4, 3\], got 4"):
         model[4]
@@ -1298,3 +1299,47 @@ def test_naive_impl_matches_im2col_through_modules(dtype):
         ValueError, match=r"`impl` must be one of \['im2col', 'naive'\], got 'fast'"
     ):
         nn.Conv2d(1, 1, 1, impl="fast")
+
+
+def test_sequential_named_by_an_ordered_dict_matches_torch():
+    from collections import OrderedDict
+
+    t = torch.nn
+    theirs = t.Sequential(
+        OrderedDict(
+            conv1=t.Conv2d(1, 2, 3), act=t.ReLU(), flat=t.Flatten(), fc=t.Linear(8, 3)
+        )
+    ).double()
+    ours = nn.Sequential(
+        OrderedDict(
+            conv1=nn.Conv2d(1, 2, 3, dtype=np.float64),
+            act=nn.ReLU(),
+            flat=nn.Flatten(),
+            fc=nn.Linear(8, 3, dtype=np.float64),
+        )
+    )
+    assert [k for k, _ in ours.named_parameters()] == [
+        k for k, _ in theirs.named_parameters()
+    ]
+    ours.load_state_dict(numpy_state(theirs))
+    x = np.random.default_rng(9).standard_normal((2, 1, 4, 4))
+    assert_close(ours(x), theirs(torch.tensor(x)), np.float64)
+    assert ours.conv1 is ours[0] and ours.fc is ours[-1]
+    tail = ours[2:]
+    assert [k for k, _ in tail.named_parameters()] == ["fc.weight", "fc.bias"]
+    assert list(nn.Sequential(nn.ReLU(), nn.Linear(2, 2))[1:].state_dict()) == [
+        "1.weight",
+        "1.bias",
+    ]
+    ours.append(nn.ReLU())
+    assert [name for name, _ in ours.named_children()][-1] == "4"
+    with pytest.raises(AttributeError, match=r"Sequential has no attribute 'conv2'"):
+        ours.conv2
+    with pytest.raises(
+        ValueError, match=r"names must be non-empty strings without '\.', got 'a\.b'"
+    ):
+        nn.Sequential({"a.b": nn.ReLU()})
+    with pytest.raises(
+        TypeError, match=r"must be Modules, got int at position 0 \('x'\)"
+    ):
+        nn.Sequential({"x": 3})

@@ -8,7 +8,7 @@ several backward passes accumulate until ``zero_grad()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -244,7 +244,10 @@ class Sequential(Module):
     """Modules applied in order; ``backward`` runs them in reverse.
 
     Indexable like a list (``model[0]``, ``model[-1]``, ``model[1:3]``); children
-    are named ``'0'``, ``'1'``, ... so parameters are ``'0.weight'`` etc.
+    are named ``'0'``, ``'1'``, ... so parameters are ``'0.weight'`` etc. As in
+    PyTorch, one ``OrderedDict`` (or dict) of modules names them instead:
+    ``Sequential(OrderedDict(conv1=Conv2d(1, 6, 5), act1=Tanh()))`` has
+    ``'conv1.weight'`` and ``model.conv1``. A slice keeps the names.
 
     ``backward`` asks a child for its input gradient only if something needs it:
     the caller (``self.input_grad``) or a parameter in an earlier child. So in a
@@ -253,19 +256,35 @@ class Sequential(Module):
     first parameter are not run backward at all.
     """
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
         super().__init__()
-        for i, m in enumerate(modules):
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            named = list(modules[0].items())
+        else:
+            named = [(str(i), m) for i, m in enumerate(modules)]
+        for i, (name, m) in enumerate(named):
             if not isinstance(m, Module):
                 raise TypeError(
                     f"Sequential arguments must be Modules, got {type(m).__name__} "
-                    f"at position {i}"
+                    f"at position {i} ({name!r})"
                 )
-        self._layers = list(modules)
+            if not isinstance(name, str) or not name or "." in name:
+                raise ValueError(
+                    f"Sequential names must be non-empty strings without '.', "
+                    f"got {name!r}"
+                )
+        self._names = [name for name, _ in named]
+        self._layers = [m for _, m in named]
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        for i, m in enumerate(self._layers):
-            yield str(i), m
+        yield from zip(self._names, self._layers)
+
+    def __getattr__(self, name: str) -> Module:
+        # Only reached when normal lookup fails: a child by its name.
+        names = self.__dict__.get("_names", ())
+        if name in names:
+            return self._layers[names.index(name)]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __len__(self) -> int:
         return len(self._layers)
@@ -275,7 +294,7 @@ class Sequential(Module):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return Sequential(*self._layers[index])
+            return Sequential(dict(zip(self._names[index], self._layers[index])))
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
             raise TypeError(f"`index` must be an int or a slice, got {index!r}")
         n = len(self._layers)
@@ -286,6 +305,7 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         if not isinstance(module, Module):
             raise TypeError(f"`module` must be a Module, got {type(module).__name__}")
+        self._names.append(str(len(self._layers)))
         self._layers.append(module)
         return self
 
