@@ -8,7 +8,8 @@ Measures, with the same threads and interleaved rounds (median of ``--rounds``):
 - the ratio cnnumpy / PyTorch and images per second;
 - the peak resident memory of one training epoch, each library in a fresh
   subprocess: peak RSS minus the RSS after imports, so it counts the data set;
-- a per-layer table of cnnumpy's forward and backward milliseconds per batch;
+- a per-layer table of forward and backward milliseconds per batch, cnnumpy
+  beside PyTorch;
 - the naive reference loops on ``--naive-batches`` batches, extrapolated to an epoch.
 
 Uses only the public ``cnnumpy.nn`` / ``cnnumpy.optim`` API. Run::
@@ -210,6 +211,52 @@ def layer_table(dtype: type, x: np.ndarray, y: np.ndarray, batch: int, batches: 
     return [*names, "loss / Adam step"], fwd * 1e3 / batches, bwd * 1e3 / batches
 
 
+def torch_layer_table(tdtype, x: np.ndarray, y: np.ndarray, batch: int, batches: int):
+    """PyTorch's milliseconds per layer, measured like :func:`layer_table`.
+
+    Each layer runs on a detached copy of its input, so its backward can be
+    timed on its own: ``out.backward(dy)`` then hands ``input.grad`` down.
+    """
+    model = torch_lenet5(tdtype, seed=0)
+    model.train()
+    criterion = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    layers = list(model)
+    fwd = np.zeros(len(layers) + 1)
+    bwd = np.zeros(len(layers) + 1)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    for b in range(batches + 1):
+        warm = b > 0
+        i = (b * batch) % len(x)
+        h = tx[i : i + batch]
+        opt.zero_grad()
+        inputs, outputs = [], []
+        for k, m in enumerate(layers):
+            h = h.detach().requires_grad_(k > 0)
+            t = time.perf_counter()
+            out = m(h)
+            fwd[k] += (time.perf_counter() - t) * warm
+            inputs.append(h)
+            outputs.append(out)
+            h = out
+        logits = h.detach().requires_grad_(True)
+        t = time.perf_counter()
+        loss = criterion(logits, ty[i : i + batch])
+        fwd[-1] += (time.perf_counter() - t) * warm
+        t = time.perf_counter()
+        loss.backward()
+        g = logits.grad
+        for k in reversed(range(len(layers))):
+            t = time.perf_counter()
+            outputs[k].backward(g)
+            bwd[k] += (time.perf_counter() - t) * warm
+            g = inputs[k].grad
+        t = time.perf_counter()
+        opt.step()
+        bwd[-1] += (time.perf_counter() - t) * warm
+    return fwd * 1e3 / batches, bwd * 1e3 / batches
+
+
 # --- driver ------------------------------------------------------------------------
 
 
@@ -323,28 +370,25 @@ def print_memory(args) -> None:
 
 
 def print_layers(args, data) -> None:
-    print()
-    print(
-        f"cnnumpy per layer, ms per batch of {args.batch_size} (mean of {args.profile_batches} batches):"
-    )
-    print()
-    print("| layer | " + " | ".join(f"{d} fwd | {d} bwd" for d in args.dtypes) + " |")
-    print("|---|" + "---:|---:|" * len(args.dtypes))
-    tables = [
-        layer_table(DTYPES[d][0], *data[d][:2], args.batch_size, args.profile_batches)
-        for d in args.dtypes
-    ]
-    for k, name in enumerate(tables[0][0]):
+    """Per layer, cnnumpy beside PyTorch: where each one spends its time."""
+    for d in args.dtypes:
+        np_dt, t_dt = DTYPES[d]
+        x, y = data[d][:2]
+        names, f, b = layer_table(np_dt, x, y, args.batch_size, args.profile_batches)
+        tf, tb = torch_layer_table(t_dt, x, y, args.batch_size, args.profile_batches)
+        print()
         print(
-            f"| {name} | "
-            + " | ".join(f"{f[k]:.2f} | {b[k]:.2f}" for _, f, b in tables)
-            + " |"
+            f"Per layer, {d}, ms per batch of {args.batch_size} "
+            f"(mean of {args.profile_batches} batches):"
         )
-    print(
-        "| total | "
-        + " | ".join(f"{f.sum():.2f} | {b.sum():.2f}" for _, f, b in tables)
-        + " |"
-    )
+        print()
+        print("| layer | cnnumpy fwd | cnnumpy bwd | PyTorch fwd | PyTorch bwd |")
+        print("|---|---:|---:|---:|---:|")
+        for k, name in enumerate(names):
+            print(f"| {name} | {f[k]:.2f} | {b[k]:.2f} | {tf[k]:.2f} | {tb[k]:.2f} |")
+        print(
+            f"| total | {f.sum():.2f} | {b.sum():.2f} | {tf.sum():.2f} | {tb.sum():.2f} |"
+        )
 
 
 def print_naive(args, data, train) -> None:
