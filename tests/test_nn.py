@@ -1343,3 +1343,34 @@ def test_sequential_named_by_an_ordered_dict_matches_torch():
         TypeError, match=r"must be Modules, got int at position 0 \('x'\)"
     ):
         nn.Sequential({"x": 3})
+
+
+def test_to_dtype_casts_parameters_buffers_and_compute():
+    r = np.random.default_rng(3)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, rng=r),
+        nn.BatchNorm2d(2),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(8, 2, rng=r),
+    )
+    x = r.standard_normal((3, 1, 4, 4))
+    y32 = model(x)
+    model.backward(np.ones_like(y32))
+    before = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    assert model.double() is model
+    for key, value in model.state_dict().items():
+        want = np.int64 if key.endswith("num_batches_tracked") else np.float64
+        assert value.dtype == want, key
+        np.testing.assert_array_equal(value, before[key])  # same values, wider type
+    assert all(p.grad.dtype == np.float64 for p in model.parameters())
+    y64 = model(x)
+    assert y64.dtype == np.float64
+    assert model.backward(np.ones_like(y64)).dtype == np.float64
+    model.float()
+    assert model(x).dtype == np.float32 and model[0].weight.data.dtype == np.float32
+    with pytest.raises(
+        TypeError,
+        match=r"`dtype` must be float32 or float64, got <class 'numpy.int32'>",
+    ):
+        model.to(np.int32)

@@ -153,6 +153,42 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    def to(self, dtype: object) -> Module:
+        """Cast every parameter, its gradient and the float buffers to ``dtype``.
+
+        The modules then compute in ``dtype``: ``model.to(np.float64)`` turns a
+        float32 network into its float64 twin, for a finite-difference check say.
+        As in PyTorch, do it before creating the optimizer (whose state keeps its
+        dtype) and before the next forward pass.
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not float32 or float64.
+        """
+        dt = check_dtype(dtype)
+        for m in self.modules():
+            for value in vars(m).values():
+                if isinstance(value, Parameter):
+                    value.data = value.data.astype(dt)
+                    if value.grad is not None:
+                        value.grad = value.grad.astype(dt)
+            for name in m._buffer_names:
+                buf = getattr(m, name)
+                if buf is not None and buf.dtype.kind == "f":
+                    setattr(m, name, buf.astype(dt))
+            if "dtype" in vars(m):  # a module that computes in its own dtype
+                m.dtype = dt
+        return self
+
+    def double(self) -> Module:
+        """``self.to(np.float64)``."""
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        """``self.to(np.float32)``."""
+        return self.to(np.float32)
+
     # --- state dicts ---------------------------------------------------------------
     def _state_entries(self) -> dict[str, tuple[Module, str]]:
         """Key -> (owning module, attribute), in PyTorch's state_dict order."""
