@@ -603,3 +603,64 @@ def test_max_pool_routes_nan_and_minus_inf_windows_as_torch(k, s, p, dtype):
     ty.backward(torch.tensor(dy))
     assert_close(y, ty, dtype)  # NaN where PyTorch has NaN
     assert_close(F.max_pool2d_backward(dy, ctx), tx.grad, dtype)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: F.conv2d_backward(np.zeros((1, 1, 2, 2)), None),
+            r"`ctx` must be the Conv2dContext returned by conv2d_forward, got NoneType",
+        ),
+        (
+            lambda: R.conv2d_backward(np.zeros((1, 1, 2, 2)), None),
+            r"`ctx` must be the Conv2dContext returned by conv2d_forward, got NoneType",
+        ),
+        (
+            lambda: F.max_pool2d_backward(np.zeros((1, 1, 2, 2)), ()),
+            r"`ctx` must be the PoolContext returned by max_pool2d_forward, got tuple",
+        ),
+        (
+            lambda: F.max_pool2d_backward(
+                np.zeros((1, 1, 2, 2)),
+                F.avg_pool2d_forward(np.zeros((1, 1, 4, 4)), 2)[1],
+            ),
+            r"`ctx` must come from max_pool2d_forward, got avg_pool2d's",
+        ),
+        (
+            lambda: R.avg_pool2d_backward(np.zeros((1, 1, 2, 2)), None),
+            r"`ctx` must be the AvgPool2dContext returned by avg_pool2d_forward",
+        ),
+        (
+            lambda: F.batch_norm_backward(np.zeros((2, 3)), None),
+            r"`ctx` must be the BatchNormContext returned by batch_norm_forward",
+        ),
+        (
+            lambda: F.relu_backward(np.zeros(2), [1.0, 2.0]),
+            r"`y` must be a numpy.ndarray, got list",
+        ),
+        (
+            lambda: F.softmax_backward(np.zeros(2), [1.0, 2.0]),
+            r"`y` must be a numpy.ndarray, got list",
+        ),
+        (
+            lambda: F.leaky_relu_backward(np.zeros(2), [1.0, 2.0]),
+            r"`x` must be a numpy.ndarray, got list",
+        ),
+        (
+            lambda: F.linear_backward(np.zeros((2, 3)), [[1.0]], np.zeros((3, 4))),
+            r"`x` must be a numpy.ndarray, got list",
+        ),
+        (
+            lambda: F.flatten_backward([1.0, 2.0], (2,)),
+            r"`dy` must be a numpy.ndarray, got list",
+        ),
+        (
+            lambda: F.dropout_backward(np.zeros(2), [1.0, 0.0]),
+            r"`scale` must be the array dropout_forward returned, got list",
+        ),
+    ],
+)
+def test_backward_functions_reject_foreign_contexts(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()

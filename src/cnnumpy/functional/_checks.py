@@ -62,6 +62,15 @@ def check_shape(
     return a, b, c, d
 
 
+def check_ctx(ctx: object, cls: type, producer: str) -> None:
+    """Check that ``ctx`` is the context object a forward function returned."""
+    if not isinstance(ctx, cls):
+        raise TypeError(
+            f"`ctx` must be the {cls.__name__} returned by {producer}, "
+            f"got {type(ctx).__name__}"
+        )
+
+
 def check_grad(
     dy: object, expected_shape: tuple[int, ...], name: str = "dy"
 ) -> np.ndarray:

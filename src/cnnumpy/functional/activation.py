@@ -53,7 +53,7 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy`` where the output is positive, else 0 (derivative at 0 taken as 0)."""
-    check_grad(dy, y.shape)
+    check_grad(dy, _check_float(y, "y").shape)
     return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
 
 
@@ -67,7 +67,7 @@ def leaky_relu_backward(
     dy: np.ndarray, x: np.ndarray, negative_slope: float = 0.01
 ) -> np.ndarray:
     """``dy`` where the input is positive, else ``negative_slope * dy``."""
-    check_grad(dy, x.shape)
+    check_grad(dy, _check_float(x).shape)
     return np.where(x > 0, dy, dy * negative_slope).astype(dy.dtype, copy=False)
 
 
@@ -78,7 +78,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy * (1 - y**2)`` with ``y = tanh(x)``."""
-    check_grad(dy, y.shape)
+    check_grad(dy, _check_float(y, "y").shape)
     out = np.multiply(y, y)
     np.subtract(1, out, out=out)
     out *= dy
@@ -95,7 +95,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def sigmoid_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy * y * (1 - y)`` with ``y = sigmoid(x)``."""
-    check_grad(dy, y.shape)
+    check_grad(dy, _check_float(y, "y").shape)
     return dy * y * (1 - y)
 
 
@@ -109,7 +109,7 @@ def softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
 
 def softmax_backward(dy: np.ndarray, y: np.ndarray, dim: int = -1) -> np.ndarray:
     """Jacobian-vector product of softmax: ``y * (dy - sum(dy * y))`` along ``dim``."""
-    check_grad(dy, y.shape)
+    check_grad(dy, _check_float(y, "y").shape)
     dim = _check_dim(y, dim)
     return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
 
@@ -124,6 +124,6 @@ def log_softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
 
 def log_softmax_backward(dy: np.ndarray, y: np.ndarray, dim: int = -1) -> np.ndarray:
     """``dy - softmax * sum(dy)`` along ``dim``, with ``y = log_softmax(x)``."""
-    check_grad(dy, y.shape)
+    check_grad(dy, _check_float(y, "y").shape)
     dim = _check_dim(y, dim)
     return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_grad, conv_geometry
+from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, conv_geometry
 from cnnumpy.functional.im2col import chwn, fold, nchw, windows
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
@@ -156,6 +156,7 @@ def conv2d_backward(
     dbias : ndarray, shape (F,), or None if the forward had no bias
         ``dy`` summed over batch and positions.
     """
+    check_ctx(ctx, Conv2dContext, "conv2d_forward")
     N, C, H, W = ctx.input_shape
     F = ctx.weight.shape[0]
     g = ctx.groups

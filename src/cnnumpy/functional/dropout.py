@@ -58,6 +58,11 @@ def dropout_backward(dy: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     """``dy * scale``: dropped elements get no gradient, survivors the same factor."""
     if scale is None:
         return dy
+    if not isinstance(scale, np.ndarray):
+        raise TypeError(
+            "`scale` must be the array dropout_forward returned, "
+            f"got {type(scale).__name__}"
+        )
     check_grad(dy, scale.shape)
     return dy * scale
 

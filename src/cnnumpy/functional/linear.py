@@ -76,6 +76,7 @@ def linear_backward(
     Leading batch dimensions are summed over for ``dW`` and ``db``. ``dx`` is None
     when ``input_grad`` is False, ``db`` when ``has_bias`` is False.
     """
+    _check_linear(x, weight, None)
     check_grad(dy, (*x.shape[:-1], weight.shape[0]))
     dy2 = dy.reshape(-1, weight.shape[0])  # (M, out)
     x2 = x.reshape(-1, weight.shape[1])  # (M, in)
@@ -102,6 +103,8 @@ def flatten(x: np.ndarray, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
 
 def flatten_backward(dy: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     """Reshape the gradient back to the input's shape."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"`dy` must be a numpy.ndarray, got {type(dy).__name__}")
     if dy.size != int(np.prod(input_shape)):
         raise ValueError(
             f"`dy` must have {int(np.prod(input_shape))} elements to match the input "

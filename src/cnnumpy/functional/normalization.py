@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import check_grad
+from cnnumpy.functional._checks import check_ctx, check_grad
 
 __all__ = [
     "BatchNormContext",
@@ -130,6 +130,7 @@ def batch_norm_backward(
     dx, dweight, dbias
         ``dweight`` is None without weight, ``dbias`` without bias.
     """
+    check_ctx(ctx, BatchNormContext, "batch_norm_forward")
     x_hat = ctx.x_hat
     check_grad(dy, x_hat.shape)
     nd = x_hat.ndim

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_grad, pool_geometry
+from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, pool_geometry
 from cnnumpy.functional.im2col import (
     chwn,
     crop,
@@ -99,6 +99,9 @@ def max_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     window holding NaN the last NaN wins, and in a window whose maximum is -inf
     the first pixel inside the input (never the padding).
     """
+    check_ctx(ctx, PoolContext, "max_pool2d_forward")
+    if ctx.xp is None:
+        raise TypeError("`ctx` must come from max_pool2d_forward, got avg_pool2d's")
     N, C, _, _ = ctx.input_shape
     geom, xp, y = ctx.geom, ctx.xp, ctx.y
     check_grad(dy, (N, C, *geom.out))
@@ -179,6 +182,7 @@ def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     The adjoint of the separable sum: spread over the kW columns, then over the
     kH rows.
     """
+    check_ctx(ctx, PoolContext, "avg_pool2d_forward")
     N, C, _, _ = ctx.input_shape
     geom = ctx.geom
     (kH, kW), (sH, sW) = geom.kernel, geom.stride

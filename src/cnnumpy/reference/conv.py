@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_grad, conv_geometry
+from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, conv_geometry
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
@@ -152,6 +152,7 @@ def conv2d_backward(
     TypeError, ValueError
         If ``dy`` is not an array of the output's shape.
     """
+    check_ctx(ctx, Conv2dContext, "conv2d_forward")
     x, weight, has_bias, geometry, groups = ctx
     N, _, H, W = x.shape
     F, Cg, kH, kW = weight.shape

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_grad, pool_geometry
+from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, pool_geometry
 
 __all__ = [
     "AvgPool2dContext",
@@ -139,6 +139,7 @@ def max_pool2d_backward(dy: np.ndarray, ctx: MaxPool2dContext) -> np.ndarray:
     TypeError, ValueError
         If ``dy`` is not an array of the output's shape.
     """
+    check_ctx(ctx, MaxPool2dContext, "max_pool2d_forward")
     x_shape, dtype, argmax = ctx
     N, C, out_h, out_w = argmax.shape[:4]
     check_grad(dy, (N, C, out_h, out_w))
@@ -260,6 +261,7 @@ def avg_pool2d_backward(dy: np.ndarray, ctx: AvgPool2dContext) -> np.ndarray:
     TypeError, ValueError
         If ``dy`` is not an array of the output's shape.
     """
+    check_ctx(ctx, AvgPool2dContext, "avg_pool2d_forward")
     (N, C, H, W), dtype, geometry = ctx
     kH, kW = geometry.kernel
     sH, sW = geometry.stride
