@@ -15,11 +15,6 @@ __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 # multiplies each block while it is still in cache; about 2 MB per block was
 # fastest for LeNet's layers (benchmarks/lenet.py).
 BLOCK_BYTES = 2 << 20
-# OpenBLAS's float32 product is markedly faster when the filter count is a multiple
-# of 8: LeNet's first layer (6 filters) gets two rows of zero filters, and float32
-# inference gains about 15% (benchmarks/lenet.py; training and float64 do not
-# change or lose). The extra output rows are computed and never returned.
-ROW_MULTIPLE = 8
 
 
 class Conv2dContext(NamedTuple):
@@ -113,18 +108,14 @@ def conv2d_forward(
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     cols6 = cols.reshape(win.shape)
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
-    if groups == 1 and F % ROW_MULTIPLE and x.dtype == np.float32:
-        padded = np.zeros((1, F + ROW_MULTIPLE - F % ROW_MULTIPLE, shape[0]), x.dtype)
-        padded[0, :F] = w3[0]
-        w3 = padded  # (1, F rounded up, C*kH*kW)
     cols3 = cols.reshape(groups, -1, shape[1])  # (g, Cg*kH*kW, L*N)
-    y3 = np.empty((groups, w3.shape[1], shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
+    y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
     rows = max(1, BLOCK_BYTES // (shape[0] * row * x.itemsize))
     for a in range(0, out_h, rows):
         b = min(a + rows, out_h)
         cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
         np.matmul(w3, cols3[:, :, a * row : b * row], out=y3[:, :, a * row : b * row])
-    y2 = y3[:, : F // groups].reshape(F, -1)  # (F, L*N), a view: rows are whole
+    y2 = y3.reshape(F, -1)  # (F, L*N)
     if bias is not None:
         y2 += bias[:, None]
     y = nchw(y2.reshape(F, out_h, out_w, N))
