@@ -1,10 +1,11 @@
 """Train LeNet-5 on real MNIST digits with cnnumpy's core API alone (NumPy only).
 
 Reads the MNIST test set shipped beside the checkout (``../shared/data/mnist-t10k``,
-10,000 digits), trains on the first 8,000 and reports accuracy on the last 2,000.
+10,000 digits), trains on the first 8,000 and reports accuracy on the last 2,000
+(``--limit N`` uses the first N digits, split the same way).
 The full data pipeline and the ``cnnumpy`` command line are tracked in issue 3.
 
-    python examples/train_lenet5.py [--epochs 2] [--data DIR]
+    python examples/train_lenet5.py [--epochs 2] [--data DIR] [--limit N]
 """
 
 from __future__ import annotations
@@ -58,19 +59,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--limit", type=int, default=10_000, help="use the first N digits (80%% train)"
+    )
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    if not 10 <= args.limit <= 10_000:
+        parser.error(f"--limit must be in [10, 10000], got {args.limit}")
     images = args.data / "t10k-images-idx3-ubyte.gz"
     labels = args.data / "t10k-labels-idx1-ubyte.gz"
     if not images.is_file() or not labels.is_file():
         parser.error(f"--data {args.data} must hold {images.name} and {labels.name}")
 
-    x = read_idx(images).astype(np.float32)[:, None] / 255  # (10000, 1, 28, 28)
-    y = read_idx(labels).astype(np.int64)
-    mean, std = x[:8000].mean(), x[:8000].std()  # statistics of the training part
+    x = read_idx(images)[: args.limit, None].astype(np.float32) / 255  # (N, 1, 28, 28)
+    y = read_idx(labels)[: args.limit].astype(np.int64)
+    n_train = len(x) * 4 // 5
+    mean, std = x[:n_train].mean(), x[:n_train].std()  # the training part's statistics
     x = (x - mean) / std
-    x_train, y_train, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
+    x_train, y_train = x[:n_train], y[:n_train]
+    x_test, y_test = x[n_train:], y[n_train:]
 
     rng = np.random.default_rng(0)
     model = lenet5(rng)
