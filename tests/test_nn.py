@@ -1006,7 +1006,7 @@ def test_init_is_reproducible_and_leaves_the_global_rng_alone():
         (
             lambda: nn.Conv2d(1, 2, 3, bias="yes"),
             TypeError,
-            r"`bias` must be a bool, got 'yes'",
+            r"`bias` must be a bool, got str 'yes'",
         ),
         (lambda: nn.Conv2d(1, 2, 3, dtype=np.int32), TypeError, r"`dtype` .*int32"),
         (lambda: nn.Linear(0, 3), ValueError, r"`in_features` must be >= 1, got 0"),

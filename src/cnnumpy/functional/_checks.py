@@ -62,6 +62,15 @@ def check_shape(
     return a, b, c, d
 
 
+def check_bool(value: object, name: str) -> bool:
+    """``value`` as a bool (NumPy's bool too, as state dicts may hold it)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{name}` must be a bool, got {type(value).__name__} {value!r}"
+        )
+    return bool(value)
+
+
 def check_ctx(ctx: object, cls: type, producer: str) -> None:
     """Check that ``ctx`` is the context object a forward function returned."""
     if not isinstance(ctx, cls):

@@ -19,12 +19,6 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-def check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a bool, got {value!r}")
-    return value
-
-
 def check_impl(impl: object) -> str:
     """``'im2col'`` (the fast engine) or ``'naive'`` (the reference loops)."""
     if impl not in IMPLS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_groups, check_padding, pair
-from cnnumpy.nn._layer import check_bool, check_impl, ops, positive_int
+from cnnumpy.functional._checks import check_bool, check_groups, check_padding, pair
+from cnnumpy.nn._layer import check_impl, ops, positive_int
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array, check_dtype
 from cnnumpy.nn.parameter import Parameter

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.nn._layer import check_bool, positive_int
+from cnnumpy.functional._checks import check_bool
+from cnnumpy.nn._layer import positive_int
 from cnnumpy.nn.module import Module, as_float_array, check_dtype
 from cnnumpy.nn.parameter import Parameter
 

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from cnnumpy.functional._checks import check_bool
 from cnnumpy.optim.optimizer import (
     Optimizer,
-    check_bool,
     check_nonnegative,
     check_real,
 )
@@ -104,9 +104,9 @@ class Adam(Optimizer):
                 raise ValueError(f"`betas[{i}]` must be in [0, 1), got {beta}")
         check_nonnegative("eps", group["eps"])
         check_nonnegative("weight_decay", group["weight_decay"])
-        check_bool("amsgrad", group["amsgrad"])
-        check_bool("maximize", group["maximize"])
-        check_bool("decoupled_weight_decay", group["decoupled_weight_decay"])
+        check_bool(group["amsgrad"], "amsgrad")
+        check_bool(group["maximize"], "maximize")
+        check_bool(group["decoupled_weight_decay"], "decoupled_weight_decay")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient.

@@ -26,12 +26,6 @@ def check_nonnegative(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be >= 0, got {value}")
 
 
-def check_bool(name: str, value: Any) -> None:
-    """Raise TypeError unless ``value`` is a bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
-
-
 def _as_index(where: str, key: Any) -> int:
     """A parameter index from an int or from its string (JSON object keys)."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):

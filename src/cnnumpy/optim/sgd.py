@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from cnnumpy.functional._checks import check_bool
 from cnnumpy.optim.optimizer import (
     Optimizer,
-    check_bool,
     check_nonnegative,
     check_real,
 )
@@ -95,8 +95,8 @@ class SGD(Optimizer):
         check_nonnegative("momentum", group["momentum"])
         check_real("dampening", group["dampening"])
         check_nonnegative("weight_decay", group["weight_decay"])
-        check_bool("nesterov", group["nesterov"])
-        check_bool("maximize", group["maximize"])
+        check_bool(group["nesterov"], "nesterov")
+        check_bool(group["maximize"], "maximize")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 "`nesterov=True` requires `momentum` > 0 and `dampening` == 0, got "
