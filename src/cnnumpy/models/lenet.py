@@ -1,0 +1,145 @@
+"""LeNet-5 as in the seed of this project, and a modern variant.
+
+Both keep LeNet-5's shape: two 5x5 convolutions (6 and 16 filters), each
+followed by a nonlinearity and 2x2 pooling, then three linear layers
+(400-120-84-10 on 28x28 input). The classic one uses tanh and average pooling;
+the modern one ReLU and max pooling, which train faster from the same start.
+
+Layers are named as a PyTorch user would write them (``conv1``, ``pool1``,
+``fc1`` ...), so state_dict keys read ``conv1.weight``, ``fc3.bias``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+import numpy as np
+
+from cnnumpy import nn
+from cnnumpy.nn._layer import check_impl, positive_int
+from cnnumpy.nn.init import resolve_rng
+from cnnumpy.nn.module import check_dtype
+
+__all__ = ["flat_features", "lenet5", "lenet5_modern"]
+
+
+def flat_features(input_size: int) -> int:
+    """Number of features after LeNet-5's second pooling, for square input.
+
+    conv1 (padding 2) keeps the size, each 2x2 pool halves it (floor), conv2
+    (5x5, no padding) takes 4 away: ``16 * (((s // 2) - 4) // 2) ** 2``.
+
+    >>> flat_features(28)
+    400
+    """
+    side = (input_size // 2 - 4) // 2
+    if side < 1:
+        raise ValueError(
+            f"`input_size` must be at least 12 pixels for LeNet-5, got {input_size}"
+        )
+    return 16 * side * side
+
+
+def _lenet(
+    activation: type[nn.Module],
+    pool: type[nn.Module],
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    rng: np.random.Generator | None,
+    dtype: object,
+    impl: str,
+) -> nn.Sequential:
+    num_classes = positive_int(num_classes, "num_classes")
+    in_channels = positive_int(in_channels, "in_channels")
+    features = flat_features(positive_int(input_size, "input_size"))
+    check_impl(impl)
+    dtype = check_dtype(dtype)
+    rng = resolve_rng(rng)
+    layers = OrderedDict(
+        conv1=nn.Conv2d(in_channels, 6, 5, padding=2, rng=rng, dtype=dtype, impl=impl),
+        act1=activation(),
+        pool1=pool(2, impl=impl),
+        conv2=nn.Conv2d(6, 16, 5, rng=rng, dtype=dtype, impl=impl),
+        act2=activation(),
+        pool2=pool(2, impl=impl),
+        flatten=nn.Flatten(),
+        fc1=nn.Linear(features, 120, rng=rng, dtype=dtype),
+        act3=activation(),
+        fc2=nn.Linear(120, 84, rng=rng, dtype=dtype),
+        act4=activation(),
+        fc3=nn.Linear(84, num_classes, rng=rng, dtype=dtype),
+    )
+    return nn.Sequential(layers)
+
+
+def lenet5(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    input_size: int = 28,
+    *,
+    rng: np.random.Generator | None = None,
+    dtype: object = np.float32,
+    impl: str = "im2col",
+) -> nn.Sequential:
+    """LeNet-5 as in the seed: tanh and average pooling.
+
+    conv 6@5x5 (padding 2) - tanh - avgpool 2 - conv 16@5x5 - tanh - avgpool 2 -
+    flatten - linear 400-120 - tanh - linear 120-84 - tanh - linear 84-10.
+
+    Parameters
+    ----------
+    num_classes : int
+        Outputs of the last layer (logits).
+    in_channels : int
+        Channels of the input images (1 for MNIST).
+    input_size : int
+        Height and width of the (square) input images.
+    rng : numpy.random.Generator, optional
+        Source of the initial weights (PyTorch's init); pass one for
+        reproducible models.
+    dtype : float32 or float64
+    impl : {'im2col', 'naive'}
+        Engine of the convolutions and pools: the fast im2col one or the
+        nested-loop reference (same results, much slower).
+
+    Returns
+    -------
+    nn.Sequential
+        With children ``conv1, act1, pool1, conv2, act2, pool2, flatten, fc1,
+        act3, fc2, act4, fc3``.
+
+    Examples
+    --------
+    >>> model = lenet5(rng=np.random.default_rng(0))
+    >>> model(np.zeros((2, 1, 28, 28), np.float32)).shape
+    (2, 10)
+    >>> sum(p.data.size for p in model.parameters())
+    61706
+    """
+    return _lenet(
+        nn.Tanh, nn.AvgPool2d, num_classes, in_channels, input_size, rng, dtype, impl
+    )
+
+
+def lenet5_modern(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    input_size: int = 28,
+    *,
+    rng: np.random.Generator | None = None,
+    dtype: object = np.float32,
+    impl: str = "im2col",
+) -> nn.Sequential:
+    """LeNet-5 with ReLU and max pooling; same layers and sizes as `lenet5`.
+
+    Parameters are those of `lenet5`.
+
+    Examples
+    --------
+    >>> model = lenet5_modern(rng=np.random.default_rng(0))
+    >>> [type(m).__name__ for m in model][:3]
+    ['Conv2d', 'ReLU', 'MaxPool2d']
+    """
+    return _lenet(
+        nn.ReLU, nn.MaxPool2d, num_classes, in_channels, input_size, rng, dtype, impl
+    )

@@ -1,0 +1,118 @@
+"""A Keras-style table of a model: layer, output shape, parameters, totals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cnnumpy import nn
+from cnnumpy.functional._checks import check_shape
+
+__all__ = ["count_parameters", "summary"]
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """(trainable parameters, non-trainable values) of ``module``.
+
+    Non-trainable values are the buffers that a state_dict holds besides the
+    parameters (BatchNorm's running mean and variance), as Keras counts them;
+    the step counter ``num_batches_tracked`` is not a weight and is left out.
+    """
+    trainable = sum(p.data.size for p in module.parameters())
+    frozen = sum(
+        b.size
+        for name, b in module.named_buffers()
+        if not name.endswith("num_batches_tracked")
+    )
+    return int(trainable), int(frozen)
+
+
+def summary(
+    model: nn.Sequential, input_shape: Sequence[int], name: str = "model"
+) -> str:
+    """The table of ``model``'s layers for inputs of shape ``input_shape``.
+
+    One zero image is run through the layers in evaluation mode to find each
+    output shape; the model's mode and weights are left as they were.
+
+    Parameters
+    ----------
+    model : nn.Sequential
+    input_shape : (C, H, W)
+        Shape of one input image, without the batch dimension.
+    name : str
+        Title of the table.
+
+    Returns
+    -------
+    str
+        The table; the batch dimension shows as ``N``.
+
+    Examples
+    --------
+    >>> from cnnumpy.models import lenet5
+    >>> print(summary(lenet5(rng=np.random.default_rng(0)), (1, 28, 28), "lenet5"))
+    Model: lenet5
+    Layer (type)           Output shape          Param #
+    ====================================================
+    conv1 (Conv2d)         (N, 6, 28, 28)            156
+    act1 (Tanh)            (N, 6, 28, 28)              0
+    pool1 (AvgPool2d)      (N, 6, 14, 14)              0
+    conv2 (Conv2d)         (N, 16, 10, 10)         2,416
+    act2 (Tanh)            (N, 16, 10, 10)             0
+    pool2 (AvgPool2d)      (N, 16, 5, 5)               0
+    flatten (Flatten)      (N, 400)                    0
+    fc1 (Linear)           (N, 120)               48,120
+    act3 (Tanh)            (N, 120)                    0
+    fc2 (Linear)           (N, 84)                10,164
+    act4 (Tanh)            (N, 84)                     0
+    fc3 (Linear)           (N, 10)                   850
+    ====================================================
+    Total params: 61,706
+    Trainable params: 61,706
+    Non-trainable params: 0
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"`model` must be an nn.Sequential, got {type(model).__name__}")
+    if not isinstance(input_shape, Sequence) or len(input_shape) != 3:
+        raise ValueError(f"`input_shape` must be (C, H, W), got {input_shape!r}")
+    try:
+        shape = check_shape((1, *input_shape))[1:]
+    except ValueError:
+        raise ValueError(
+            f"`input_shape` must be 3 positive ints (C, H, W), got {input_shape!r}"
+        ) from None
+    dtype = next(iter(model.parameters())).data.dtype
+    x = np.zeros((1, *shape), dtype=dtype)
+    was_training = model.training
+    rows = []
+    model.eval()
+    try:
+        for child_name, child in model.named_children():
+            x = child(x)
+            out = ", ".join(["N", *map(str, x.shape[1:])])
+            params = sum(count_parameters(child))
+            rows.append((f"{child_name} ({type(child).__name__})", f"({out})", params))
+    finally:
+        model.train(was_training)
+    trainable, frozen = count_parameters(model)
+    widths = [max(22, *(len(r[0]) + 1 for r in rows)), 20, 10]
+    rule = "=" * sum(widths)
+    lines = [
+        f"Model: {name}",
+        f"{'Layer (type)':<{widths[0]}} {'Output shape':<{widths[1]}}"
+        f"{'Param #':>{widths[2] - 1}}",
+        rule,
+    ]
+    for layer, out, params in rows:
+        lines.append(
+            f"{layer:<{widths[0]}} {out:<{widths[1]}}{params:>{widths[2] - 1},}"
+        )
+    lines += [
+        rule,
+        f"Total params: {trainable + frozen:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {frozen:,}",
+    ]
+    return "\n".join(lines)
