@@ -12,6 +12,7 @@ Layers are named as a PyTorch user would write them (``conv1``, ``pool1``,
 from __future__ import annotations
 
 from collections import OrderedDict
+
 import numpy as np
 
 from cnnumpy import nn
