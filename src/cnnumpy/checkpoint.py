@@ -176,7 +176,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     where = f"checkpoint {str(path)!r}"
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # From memory: np.load leaks its file handle when the archive is broken.
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except ValueError as err:  # pickled members, or an unreadable .npy header
         raise CheckpointError(f"{where} cannot be read safely: {err}") from None
@@ -185,6 +186,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{where} is not a complete .npz archive (truncated or not a "
             f"checkpoint): {err}"
         ) from None
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):
+            raise CheckpointError(f"{where}: member {name!r} is not a .npy array")
     if META not in arrays:
         raise CheckpointError(
             f"{where} has no {META!r} entry: not a cnnumpy checkpoint"

@@ -1,70 +1,14 @@
-"""The ``cnnumpy`` command line.
-
-    cnnumpy explain im2col --input 1,3,4,4 --kernel 2,3,2,2
-    cnnumpy explain pool --input 1,1,4,4 --kernel-size 2 --kind max
-
-Each subcommand is one ``add_<name>(commands)`` function that declares its
-arguments and sets ``run``, the function that carries it out. A run function
-parses nothing and computes nothing: it calls the library and prints what it
-returns. Bad input ends with exit status 2 and one line on stderr,
-``cnnumpy: error: ...``.
-"""
+"""``cnnumpy explain``: the engine's ops worked step by step."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from cnnumpy import explain, plots
+from cnnumpy.cli._args import PAIR_HELP, SHAPE_HELP, int_or_pair, shape4
 
-__all__ = ["build_parser", "main"]
-
-PROG = "cnnumpy"
-SHAPE_HELP = "four positive integers separated by commas"
-PAIR_HELP = "an integer, or two for height and width: 2 or 2,1"
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, ``cnnumpy: error: ...``."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{PROG}: error: {message}\n")
-
-
-# --- argument types: text to values, nothing more ------------------------------------
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, got {text!r}"
-        ) from None
-
-
-def shape4(text: str) -> tuple[int, int, int, int]:
-    """``'N,C,H,W'`` as 4 positive ints."""
-    values = _ints(text)
-    if len(values) != 4 or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected 4 positive integers separated by commas, got {text!r}"
-        )
-    a, b, c, d = values
-    return a, b, c, d
-
-
-def int_or_pair(text: str) -> int | tuple[int, int]:
-    """``'2'`` as 2, ``'2,1'`` as (2, 1); the library checks the range."""
-    values = _ints(text)
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    raise argparse.ArgumentTypeError(
-        f"expected 1 or 2 integers (2 or 2,1), got {text!r}"
-    )
+__all__ = ["add_explain"]
 
 
 # --- explain ------------------------------------------------------------------------
@@ -155,34 +99,3 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
     )
     pool.add_argument("--kind", choices=("max", "avg"), required=True)
     pool.set_defaults(run=run_explain_pool)
-
-
-# --- the parser ---------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``cnnumpy`` parser: one ``add_<command>`` call per subcommand."""
-    parser = _Parser(
-        prog=PROG, description="Convolutional neural networks in NumPy alone."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_explain(commands)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 on bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:  # argparse's own errors and --help
-        return stop.code if isinstance(stop.code, int) else 2
-    try:
-        return args.run(args)
-    except (ValueError, TypeError, ImportError, OSError) as err:
-        message = " ".join(str(err).split())  # one line, whatever the library said
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

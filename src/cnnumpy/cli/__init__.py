@@ -1,0 +1,56 @@
+"""The ``cnnumpy`` command line.
+
+    cnnumpy train [--model lenet5] [--dataset mnist-sample] [--epochs 5] ...
+    cnnumpy evaluate runs/.../best.npz
+    cnnumpy predict runs/.../best.npz digit.png
+    cnnumpy summary --model lenet5
+    cnnumpy explain im2col --input 1,3,4,4 --kernel 2,3,2,2
+
+Each subcommand is one ``add_<name>(commands)`` function that declares its
+arguments and sets ``run``, the function that carries it out. A run function
+turns the arguments into the library's calls (a frozen `TrainConfig` for
+``train``) and prints what they return; it does no arithmetic. Bad input ends
+with exit status 2 and one line on stderr, ``cnnumpy: error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cnnumpy.checkpoint import CheckpointError
+from cnnumpy.cli._args import PROG, Parser
+from cnnumpy.cli.explain import add_explain
+from cnnumpy.cli.train import add_evaluate, add_predict, add_summary, add_train
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cnnumpy`` parser: one ``add_<command>`` call per subcommand."""
+    parser = Parser(
+        prog=PROG, description="Convolutional neural networks in NumPy alone."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train(commands)
+    add_evaluate(commands)
+    add_predict(commands)
+    add_summary(commands)
+    add_explain(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 on bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # argparse's own errors and --help
+        return stop.code if isinstance(stop.code, int) else 2
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, ImportError, OSError, CheckpointError) as err:
+        message = " ".join(str(err).split())  # one line, whatever the library said
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2

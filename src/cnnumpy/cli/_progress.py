@@ -1,0 +1,131 @@
+"""Progress bars (tqdm, the ``cli`` extra) and Ctrl-C handling for ``train``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cnnumpy.train import Callback, FitState
+
+
+def _tqdm() -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+class EpochBar(Callback):
+    """One tqdm bar per epoch with loss, accuracy and images/s; a line per epoch.
+
+    Without tqdm installed, only the line per epoch is printed.
+    """
+
+    def __init__(self) -> None:
+        self.tqdm = _tqdm()
+        self.bar: Any = None
+
+    def on_batch_end(self, state: FitState, logs: dict[str, float]) -> None:
+        if self.tqdm is None:
+            return
+        if self.bar is None:
+            self.bar = self.tqdm(
+                total=state.batches,
+                initial=state.batch - 1,
+                desc=f"epoch {state.epoch + 1}/{state.epochs}",
+                unit="batch",
+                leave=False,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+        self.bar.set_postfix(
+            loss=f"{logs['epoch_loss']:.4f}",
+            acc=f"{logs['epoch_accuracy']:.2%}",
+            img_s=f"{logs['images_per_second']:,.0f}",
+            refresh=False,
+        )
+        self.bar.update(1)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
+        self._close()
+        parts = [
+            f"epoch {logs['epoch']}/{state.epochs}",
+            f"loss {logs['train_loss']:.4f}",
+            f"acc {logs['train_accuracy']:.2%}",
+        ]
+        if "val_loss" in logs:
+            parts += [
+                f"val_loss {logs['val_loss']:.4f}",
+                f"val_acc {logs['val_accuracy']:.2%}",
+            ]
+        parts.append(f"{logs['images_per_second']:,.0f} img/s")
+        parts.append(f"{logs['seconds']:.1f} s")
+        print(" - ".join(parts), flush=True)
+
+    def on_fit_end(self, state: FitState) -> None:
+        self._close()
+
+
+class StopOnInterrupt(Callback):
+    """Ask `fit` to stop after the current batch once Ctrl-C was pressed."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def on_batch_end(self, state: FitState, logs: dict[str, float]) -> None:
+        if self.requested:
+            state.stop = state.interrupted = True
+
+
+@contextmanager
+def catch_interrupt(stopper: StopOnInterrupt) -> Iterator[None]:
+    """While inside, a first Ctrl-C sets ``stopper.requested``; a second one
+    interrupts at once (checkpoints are written atomically either way)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        stopper.requested = True
+        signal.signal(signal.SIGINT, previous)
+        print(
+            "\nCtrl-C: stopping after this batch to save last.npz "
+            "(press again to abort now)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def download_bar() -> Callable[[int, int | None], None] | None:
+    """A ``progress(done, total)`` callback drawing a byte bar, or None."""
+    tqdm = _tqdm()
+    if tqdm is None:
+        return None
+    bars: dict[str, Any] = {}
+
+    def progress(done: int, total: int | None) -> None:
+        bar = bars.get("bar")
+        if bar is None or done < bar.n:  # a new file starts
+            if bar is not None:
+                bar.close()
+            bar = bars["bar"] = tqdm(
+                total=total, unit="B", unit_scale=True, desc="download", file=sys.stderr
+            )
+        bar.update(done - bar.n)
+        if total is not None and done >= total:
+            bar.close()
+            bars.pop("bar")
+
+    return progress

@@ -1,0 +1,255 @@
+"""``cnnumpy train``, ``evaluate``, ``predict`` and ``summary``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import numpy as np
+
+from cnnumpy import data
+from cnnumpy.cli._args import (
+    folder,
+    fraction,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    readable_file,
+)
+from cnnumpy.cli._progress import (
+    EpochBar,
+    StopOnInterrupt,
+    catch_interrupt,
+    download_bar,
+)
+from cnnumpy.experiment import (
+    IMPLS,
+    OPTIMIZERS,
+    RESUMABLE,
+    TrainConfig,
+    train_run,
+)
+from cnnumpy.models import MODELS, create_model, summary
+from cnnumpy.trained import load_trained
+
+__all__ = ["add_evaluate", "add_predict", "add_summary", "add_train"]
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+
+
+# --- train ---------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``cnnumpy train``: a `TrainConfig` from the flags, then `train_run`."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    if args.resume is not None:
+        fixed = sorted(set(given) - RESUMABLE - {"resume"})
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise ValueError(
+                f"{flags}: a resumed run keeps the settings of its checkpoint; "
+                f"only --epochs, --out, --data, --cache-dir may change"
+            )
+    config = TrainConfig(**{**DEFAULTS, **given})
+    bars = [] if args.quiet else [EpochBar()]
+    stopper = StopOnInterrupt()
+    with catch_interrupt(stopper):
+        result = train_run(
+            config,
+            callbacks=[*bars, stopper],
+            progress=None if args.quiet else download_bar(),
+        )
+    last = result.out / "last.npz"
+    if result.interrupted:
+        print(
+            f"Interrupted at epoch {result.state.epoch + 1}, batch "
+            f"{result.state.batch}/{result.state.batches}: saved {last}\n"
+            f"Continue with: cnnumpy train --resume {last}"
+        )
+        return EXIT_INTERRUPTED
+    assert result.test is not None  # set whenever the run was not interrupted
+    print(
+        f"Test accuracy: {result.test.accuracy:.2%} (loss {result.test.loss:.4f}) "
+        f"on {len(result.test.predictions):,} images of {result.config.dataset}"
+    )
+    if not args.quiet:
+        print(f"Run folder: {result.out}")
+        for path in result.files:
+            print(f"  {path.name}")
+    return 0
+
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    """``cnnumpy train``: train a model, write checkpoints, metrics and plots."""
+    p = commands.add_parser(
+        "train",
+        help="train a model (LeNet-5 on the MNIST sample by default)",
+        description="Train a model and write best.npz, last.npz, metrics.json, "
+        "history.csv and plots to the run folder.",
+    )
+    d = DEFAULTS
+    p.add_argument("--model", choices=sorted(MODELS), help=f"(default: {d['model']})")
+    p.add_argument(
+        "--dataset", choices=data.DATASETS, help=f"(default: {d['dataset']})"
+    )
+    p.add_argument(
+        "--data",
+        dest="data_dir",
+        type=folder,
+        metavar="DIR",
+        help="folder with the four IDX files (train/t10k images/labels)",
+    )
+    p.add_argument(
+        "--cache-dir", type=folder, metavar="DIR", help="where downloads are kept"
+    )
+    p.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_const",
+        const=False,
+        help="never download; fail if the data set is not on disk",
+    )
+    p.add_argument(
+        "--epochs", type=positive_int, metavar="N", help="total epochs (default: 5)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, metavar="B", help="(default: 100)"
+    )
+    p.add_argument("--lr", type=positive_float, metavar="LR", help="(default: 0.001)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="(default: adam)")
+    p.add_argument(
+        "--momentum", type=fraction, metavar="M", help="for sgd (default: 0.9)"
+    )
+    p.add_argument("--seed", type=nonnegative_int, metavar="S", help="(default: 0)")
+    p.add_argument(
+        "--val-fraction",
+        type=fraction,
+        metavar="F",
+        help="part of the training set held out for validation (default: 0.1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="N",
+        help="stop early after N epochs without a better validation loss",
+    )
+    p.add_argument("--dtype", choices=("float32", "float64"), help="(default: float32)")
+    p.add_argument(
+        "--impl",
+        choices=IMPLS,
+        help="im2col (fast, default) or naive (the reference loops: feel the "
+        "difference in images/s)",
+    )
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<new>)")
+    p.add_argument(
+        "--resume", type=readable_file, metavar="CKPT", help="continue from last.npz"
+    )
+    p.add_argument(
+        "--no-plots", dest="plots", action="store_const", const=False, help="skip plots"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the test accuracy")
+    p.set_defaults(run=run_train)
+
+
+# --- evaluate ---------------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``cnnumpy evaluate CKPT``."""
+    trained = load_trained(args.checkpoint)
+    name = args.dataset or trained.dataset
+    _, test = data.load_dataset(
+        name,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        download=args.download,
+        progress=download_bar(),
+    )
+    result = trained.evaluate(test)
+    print(f"{args.checkpoint} on the test split of {name} ({len(test):,} images)")
+    print(result.report(trained.class_names))
+    return 0
+
+
+def add_evaluate(commands: argparse._SubParsersAction) -> None:
+    """``cnnumpy evaluate CKPT``: accuracy, per-class accuracy, confusion matrix."""
+    p = commands.add_parser(
+        "evaluate",
+        help="test a checkpoint: accuracy, per-class accuracy, confusion matrix",
+    )
+    p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset",
+        choices=data.DATASETS,
+        help="(default: the data set it was trained on)",
+    )
+    source.add_argument("--data", dest="data_dir", type=folder, metavar="DIR")
+    p.add_argument("--cache-dir", type=folder, metavar="DIR")
+    p.add_argument("--no-download", dest="download", action="store_false")
+    p.set_defaults(run=run_evaluate)
+
+
+# --- predict ---------------------------------------------------------------------
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``cnnumpy predict CKPT IMAGE...``."""
+    trained = load_trained(args.checkpoint)
+    C, H, W = trained.input_shape
+    loaded = [(path, data.load_images([path], size=(H, W))) for path in args.images]
+    for path, images in loaded:
+        probs = trained.predict_proba(images)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : args.top]
+        for i, (row, top) in enumerate(zip(probs, order)):
+            name = path if len(images) == 1 else f"{path}[{i}]"
+            guesses = ", ".join(f"{trained.class_names[k]} ({row[k]:.1%})" for k in top)
+            print(f"{name}: {guesses}")
+    return 0
+
+
+def add_predict(commands: argparse._SubParsersAction) -> None:
+    """``cnnumpy predict CKPT IMAGE...``: the top classes of each image."""
+    p = commands.add_parser(
+        "predict",
+        help="classify PNG/JPEG images or an IDX file with a checkpoint",
+        description="Print the top classes with probabilities for each image. "
+        "Photos of dark digits on light paper are inverted to MNIST's light on dark.",
+    )
+    p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
+    p.add_argument("images", type=readable_file, nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=positive_int, default=3, metavar="K")
+    p.set_defaults(run=run_predict)
+
+
+# --- summary ---------------------------------------------------------------------
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """``cnnumpy summary``."""
+    model = create_model(
+        args.model,
+        num_classes=args.num_classes,
+        in_channels=args.in_channels,
+        input_size=args.input_size,
+        rng=np.random.default_rng(0),
+    )
+    shape = (args.in_channels, args.input_size, args.input_size)
+    print(summary(model, shape, args.model))
+    return 0
+
+
+def add_summary(commands: argparse._SubParsersAction) -> None:
+    """``cnnumpy summary [--model NAME]``: layers, output shapes, parameters."""
+    p = commands.add_parser("summary", help="print a model's layers and parameters")
+    p.add_argument("--model", choices=sorted(MODELS), default="lenet5")
+    p.add_argument("--num-classes", type=positive_int, default=10, metavar="K")
+    p.add_argument("--in-channels", type=positive_int, default=1, metavar="C")
+    p.add_argument("--input-size", type=positive_int, default=28, metavar="S")
+    p.set_defaults(run=run_summary)

@@ -1,0 +1,31 @@
+"""Data: IDX files, the MNIST family of data sets, batching and image loading.
+
+The core needs NumPy alone; Pillow is imported only to read PNG or JPEG files.
+"""
+
+from cnnumpy.data.dataset import Dataset, normalization_stats
+from cnnumpy.data.datasets import (
+    DATASETS,
+    DatasetNotFoundError,
+    default_cache_dir,
+    load_dataset,
+)
+from cnnumpy.data.download import DownloadError, download
+from cnnumpy.data.idx import read_idx, write_idx
+from cnnumpy.data.images import load_images
+from cnnumpy.data.loader import DataLoader
+
+__all__ = [
+    "DATASETS",
+    "DataLoader",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "default_cache_dir",
+    "download",
+    "load_dataset",
+    "load_images",
+    "normalization_stats",
+    "read_idx",
+    "write_idx",
+]

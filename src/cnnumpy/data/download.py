@@ -1,0 +1,166 @@
+"""Download a file from a list of mirrors, verified by its SHA-256 digest."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cnnumpy.data._files import temporary_sibling
+
+__all__ = ["DownloadError", "download"]
+
+CHUNK_SIZE = 1 << 16
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+Progress = Callable[[int, "int | None"], object]
+
+
+class DownloadError(OSError):
+    """No mirror delivered the file with the expected digest.
+
+    The message names the file, each URL tried and why it failed;
+    ``failures`` holds the same as ``(url, reason)`` pairs.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.failures = tuple(failures)
+
+
+def download(
+    urls: str | Sequence[str],
+    dest: str | os.PathLike[str],
+    sha256: str,
+    *,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``dest`` from the first mirror that serves it with digest ``sha256``.
+
+    Each attempt streams into a hidden temporary file in ``dest``'s folder while
+    hashing it, and only a matching digest renames it onto ``dest``
+    (``os.replace``, atomic). A failed attempt, an error or a KeyboardInterrupt
+    deletes the temporary file: ``dest`` is either complete and verified, or
+    left as it was.
+
+    Parameters
+    ----------
+    urls : str or sequence of str
+        One URL, or mirror URLs tried in order until one succeeds.
+    dest : str or path-like
+        The file to create (or replace); missing folders are created.
+    sha256 : str
+        The expected SHA-256 digest, 64 hexadecimal digits (any case).
+    progress : callable, optional
+        ``progress(done_bytes, total_bytes)``, called with ``done_bytes=0`` when
+        a mirror answers, then after each chunk; ``total_bytes`` is the
+        Content-Length, or None if the server does not send it. Each mirror
+        tried starts again from 0.
+    timeout : float
+        Seconds to wait for a connection or for data before a mirror fails.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        If every mirror failed (unreachable, HTTP error, incomplete data, digest
+        mismatch); the message names the file and each URL with its reason.
+    TypeError, ValueError
+        If an argument is malformed.
+    """
+    urls = _check_urls(urls)
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.lower()):
+        raise ValueError(f"`sha256` must be 64 hexadecimal digits, got {sha256!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"`progress` must be callable or None, got {type(progress).__name__}"
+        )
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not timeout > 0
+    ):
+        raise ValueError(
+            f"`timeout` must be a positive number of seconds, got {timeout!r}"
+        )
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in urls:
+        reason = _fetch(url, dest, sha256.lower(), progress, float(timeout))
+        if reason is None:
+            return dest
+        failures.append((url, reason))
+    lines = "".join(f"\n  {url}: {reason}" for url, reason in failures)
+    raise DownloadError(
+        f"could not download {dest.name} to {dest}:{lines}", failures=failures
+    )
+
+
+def _check_urls(urls: object) -> tuple[str, ...]:
+    if isinstance(urls, str):
+        urls = (urls,)
+    if (
+        not isinstance(urls, Sequence)
+        or not urls
+        or not all(isinstance(url, str) and url for url in urls)
+    ):
+        raise TypeError(
+            f"`urls` must be a URL or a non-empty sequence of URLs, got {urls!r}"
+        )
+    return tuple(urls)
+
+
+def _fetch(
+    url: str, dest: Path, sha256: str, progress: Progress | None, timeout: float
+) -> str | None:
+    """Try one mirror: None on success, else why it failed."""
+    request = urllib.request.Request(url, headers={"User-Agent": "cnnumpy"})
+    with temporary_sibling(dest) as (f, tmp):
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                total = _content_length(response)
+                done = 0
+                if progress is not None:
+                    progress(done, total)
+                while chunk := response.read(CHUNK_SIZE):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code} {err.reason}"
+        except urllib.error.URLError as err:
+            return str(err.reason)
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            # ValueError: a malformed URL; HTTPException: a broken response.
+            return f"{type(err).__name__}: {err}"
+        f.close()
+        if total is not None and done != total:
+            return f"incomplete: got {done} of {total} bytes"
+        if digest.hexdigest() != sha256:
+            return f"SHA-256 mismatch: expected {sha256}, got {digest.hexdigest()}"
+        os.replace(tmp, dest)
+    return None
+
+
+def _content_length(response: object) -> int | None:
+    value = getattr(response, "headers", {}).get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,185 @@
+"""Read and write IDX files, the format of MNIST and its relatives.
+
+An IDX file is a 4-byte big-endian magic ``0x0000TTNN`` (two zero bytes, a type
+code TT, the number of dimensions NN), then NN big-endian uint32 sizes, then the
+values in C order, big-endian. Files are often gzip-compressed; the reader tells
+by the gzip magic bytes, not by the file name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cnnumpy.data._files import temporary_sibling
+
+__all__ = ["read_idx", "write_idx"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# IDX type code -> big-endian dtype of the values.
+IDX_TYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_TYPE_NAMES = (
+    "0x08 ubyte, 0x09 sbyte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64"
+)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The content of ``path``, decompressed when it starts with the gzip magic."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"{path}: corrupt gzip data ({err})") from err
+
+
+def is_idx_header(data: bytes) -> bool:
+    """Whether ``data`` starts with an IDX magic of a known type code."""
+    if len(data) < 4:
+        return False
+    zero, type_code, ndim = struct.unpack(">HBB", data[:4])
+    return zero == 0 and type_code in IDX_TYPES and ndim >= 1
+
+
+def parse_idx(data: bytes, path: Path) -> np.ndarray:
+    """The array held by the (decompressed) IDX bytes ``data`` read from ``path``."""
+    if len(data) < 4:
+        raise ValueError(
+            f"{path}: not an IDX file: {len(data)} bytes, shorter than the 4-byte magic"
+        )
+    zero, type_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0:
+        raise ValueError(
+            f"{path}: not an IDX file: the magic must start with two zero bytes, "
+            f"got 0x{zero:04x}"
+        )
+    if type_code not in IDX_TYPES:
+        raise ValueError(
+            f"{path}: unknown IDX type code 0x{type_code:02x} "
+            f"(expected one of {_TYPE_NAMES})"
+        )
+    if ndim < 1:
+        raise ValueError(
+            f"{path}: IDX header declares {ndim} dimensions, expected >= 1"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(
+            f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes, "
+            f"the file holds {len(data)}"
+        )
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = IDX_TYPES[type_code]
+    count = math.prod(dims)
+    expected = count * dtype.itemsize
+    got = len(data) - header
+    if got != expected:
+        what = "truncated" if got < expected else "has trailing bytes"
+        raise ValueError(
+            f"{path}: IDX file {what}: shape {dims} of {dtype.name} needs "
+            f"{expected} bytes of data after the header, got {got}"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=header)
+    # astype copies: the result is writable and native-endian.
+    return array.reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file, gzip-compressed or raw.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file. Compression is detected by the gzip magic bytes ``1f 8b``,
+        whatever the file name.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new, writable, native-endian array with the shape of the header:
+        uint8, int8, int16, int32, float32 or float64 by the type code.
+
+    Raises
+    ------
+    ValueError
+        If the file is not IDX (bad magic, unknown type code), its gzip data is
+        corrupt, or its size differs from the header's (truncated, or trailing
+        bytes). The message names the file.
+    OSError
+        If the file cannot be read (``FileNotFoundError`` ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "labels-idx1-ubyte.gz"
+    ...     write_idx(path, np.array([5, 0, 4], dtype=np.uint8))
+    ...     read_idx(path)
+    array([5, 0, 4], dtype=uint8)
+    """
+    path = Path(path)
+    return parse_idx(read_bytes(path), path)
+
+
+def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file, gzip-compressed if ``path`` ends with ``.gz``.
+
+    The file is written to a temporary file in the same folder and renamed into
+    place, so ``path`` never holds a partial file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The destination; its folder must exist.
+    array : numpy.ndarray
+        At least 1-D, of dtype uint8, int8, int16, int32, float32 or float64,
+        each size below 2**32.
+
+    Raises
+    ------
+    TypeError
+        If ``array`` is not an ndarray or its dtype has no IDX type code.
+    ValueError
+        If ``array`` is 0-D, has more than 255 dimensions or a size of 2**32 or more.
+    """
+    path = Path(path)
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"`array` must be a numpy.ndarray, got {type(array).__name__}")
+    codes = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
+    native = array.dtype.newbyteorder("=")
+    if native not in codes:
+        raise TypeError(
+            "`array` dtype must be one of uint8, int8, int16, int32, float32, "
+            f"float64, got {array.dtype}"
+        )
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"`array` must have 1 to 255 dimensions, got {array.ndim}")
+    if max(array.shape) >= 2**32:
+        raise ValueError(f"`array` sizes must be below 2**32, got shape {array.shape}")
+    code = codes[native]
+    header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
+    data = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
+    if path.name.endswith(".gz"):
+        # mtime=0: the same array always gives the same bytes (and digest).
+        data = gzip.compress(data, mtime=0)
+    with temporary_sibling(path) as (f, tmp):
+        f.write(data)
+        f.close()
+        os.replace(tmp, path)

@@ -1,0 +1,557 @@
+"""Training and evaluation loops: `fit`, `evaluate`, `predict_proba`, callbacks.
+
+No argument parsing and no printing here: `fit` reports through callbacks and
+the ``cnnumpy.train`` logger. The command line (``cnnumpy train``) adds the
+progress bar, the checkpoints and the run folder on top.
+
+Resuming is exact. The shuffled order of epoch ``e`` depends only on
+``(seed, e)`` (see `cnnumpy.data.DataLoader`), and `FitState` holds everything
+else that changes while training (the epoch and batch reached, the running
+sums of the epoch in progress, the history), so a run stopped after any batch
+and continued from a checkpoint of the model, the optimizer and the state ends
+with the same weights, bit for bit, as a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cnnumpy import nn
+from cnnumpy.data import DataLoader, Dataset
+from cnnumpy.nn._layer import positive_int
+from cnnumpy.optim import Optimizer
+
+__all__ = [
+    "BestCheckpoint",
+    "Callback",
+    "EarlyStopping",
+    "Evaluation",
+    "FitState",
+    "evaluate",
+    "fit",
+    "predict_proba",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --- state and callbacks ---------------------------------------------------------
+
+
+@dataclass
+class FitState:
+    """Where a `fit` run is; everything a checkpoint needs besides the weights.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed.
+    batch : int
+        Batches done in the epoch in progress (0 between epochs).
+    running : dict
+        Sums over the batches done in the epoch in progress: ``loss`` (sum of
+        batch loss times batch size), ``correct``, ``seen``, ``seconds``.
+    history : list of dict
+        One entry per completed epoch (see `fit`).
+    stop : bool
+        Set by a callback to end `fit`: after the current batch when set in
+        ``on_batch_end``, after the epoch when set in ``on_epoch_end``.
+    interrupted : bool
+        Set together with ``stop`` by a callback that stops the run from
+        outside (Ctrl-C): the run is unfinished and meant to be resumed.
+    batches : int
+        Batches per epoch, set by `fit` (for progress bars; not saved).
+    epochs : int
+        Epochs `fit` was asked to reach, set by `fit` (not saved).
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    running: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop: bool = False
+    interrupted: bool = False
+    batches: int = 0
+    epochs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as plain JSON values (for a checkpoint)."""
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "running": dict(self.running),
+            "history": [dict(h) for h in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> FitState:
+        """Rebuild a state written by `to_dict`; raises ValueError if malformed."""
+        try:
+            epoch, batch = saved["epoch"], saved["batch"]
+            running, history = dict(saved["running"]), list(saved["history"])
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"malformed training state: missing {err}") from None
+        for name, value in (("epoch", epoch), ("batch", batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"training state `{name}` must be an int >= 0, got {value!r}"
+                )
+        if len(history) != epoch or not all(isinstance(h, dict) for h in history):
+            raise ValueError(
+                f"training state has {len(history)} history entries for {epoch} epochs"
+            )
+        return cls(epoch, batch, running, history)
+
+
+class Callback:
+    """Hooks called by `fit`; subclass and override the ones you need."""
+
+    def on_fit_begin(self, state: FitState) -> None:
+        """Before the first batch (also when resuming: the history is there)."""
+
+    def on_batch_end(self, state: FitState, logs: dict[str, float]) -> None:
+        """After each optimizer step; ``logs`` has the batch's ``loss``,
+        ``accuracy`` and ``size``, and the epoch's running ``epoch_loss``,
+        ``epoch_accuracy`` and ``images_per_second``."""
+
+    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
+        """After each epoch and its validation; ``logs`` is the history entry."""
+
+    def on_fit_end(self, state: FitState) -> None:
+        """When `fit` returns, also after a stop."""
+
+
+def _check_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if "accuracy" in monitor else "min"
+    return mode
+
+
+class _Monitor(Callback):
+    """Tracks the best value of one history entry; replays history on resume."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"`monitor` must be a str, got {type(monitor).__name__}")
+        if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ValueError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.mode = _check_mode(monitor, mode)
+        self.min_delta = float(min_delta)
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+
+    def _value(self, logs: dict[str, Any]) -> float:
+        if self.monitor not in logs:
+            raise ValueError(
+                f"`monitor` {self.monitor!r} is not in the epoch logs {sorted(logs)}"
+                " (validation metrics need validation data)"
+            )
+        return float(logs[self.monitor])
+
+    def _improved(self, logs: dict[str, Any]) -> bool:
+        value = self._value(logs)
+        better = self.best is None or (
+            value < self.best - self.min_delta
+            if self.mode == "min"
+            else value > self.best + self.min_delta
+        )
+        if better:
+            self.best, self.best_epoch, self.wait = value, int(logs["epoch"]), 0
+        else:
+            self.wait += 1
+        return better
+
+    def on_fit_begin(self, state: FitState) -> None:
+        self.best, self.best_epoch, self.wait = None, 0, 0
+        for logs in state.history:
+            self._improved(logs)
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str
+        A history entry: ``'val_loss'`` (default), ``'val_accuracy'``,
+        ``'train_loss'``, ...
+    patience : int
+        Epochs without improvement to tolerate.
+    min_delta : float
+        Smallest change that counts as an improvement.
+    mode : {'auto', 'min', 'max'}
+        ``'auto'``: maximise accuracies, minimise the rest.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        self.patience = positive_int(patience, "patience")
+
+    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
+        if not self._improved(logs) and self.wait >= self.patience:
+            log.info(
+                "early stopping after epoch %d: %s has not improved for %d epochs",
+                state.epoch,
+                self.monitor,
+                self.wait,
+            )
+            state.stop = True
+
+
+class BestCheckpoint(_Monitor):
+    """Call ``save(state)`` after each epoch that improves ``monitor``.
+
+    The caller's ``save`` writes whatever a checkpoint holds (see
+    ``cnnumpy.run``); this callback only decides when.
+    """
+
+    def __init__(
+        self,
+        save: Any,
+        monitor: str = "val_accuracy",
+        mode: str = "auto",
+        min_delta: float = 0.0,
+    ) -> None:
+        if not callable(save):
+            raise TypeError(f"`save` must be callable, got {type(save).__name__}")
+        super().__init__(monitor, mode, min_delta)
+        self.save = save
+
+    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
+        if self._improved(logs):
+            self.save(state)
+
+
+# --- the loops ---------------------------------------------------------------------
+
+
+def _check_dataset(data: object, name: str) -> Dataset:
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"`{name}` must be a cnnumpy.data.Dataset, got {type(data).__name__}"
+        )
+    if len(data) == 0:
+        raise ValueError(f"`{name}` must hold at least one image, got 0")
+    if data.images.dtype.kind != "f":
+        raise TypeError(
+            f"`{name}` images must be floats (normalized, e.g. with "
+            f"Dataset.normalized), got {data.images.dtype}"
+        )
+    return data
+
+
+def fit(
+    model: nn.Module,
+    optimizer: Optimizer,
+    train: Dataset,
+    *,
+    epochs: int,
+    batch_size: int = 100,
+    val: Dataset | None = None,
+    seed: int = 0,
+    callbacks: Iterable[Callback] = (),
+    state: FitState | None = None,
+) -> FitState:
+    """Train ``model`` with softmax cross-entropy until ``epochs`` epochs are done.
+
+    Each epoch shuffles ``train`` (order fixed by ``seed`` and the epoch
+    number), takes one optimizer step per batch, then evaluates on ``val``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps images (N, C, H, W) to logits (N, K).
+    optimizer : Optimizer
+        Holding ``model``'s parameters.
+    train, val : Dataset
+        Normalized float images and int labels; ``val`` is optional.
+    epochs : int
+        Total number of epochs, counting those ``state`` already has.
+    batch_size : int
+        Images per step; the last batch of an epoch may be smaller.
+    seed : int
+        Seed of the shuffling.
+    callbacks : iterable of Callback
+    state : FitState, optional
+        Continue from here (``--resume``); a fresh state by default.
+
+    Returns
+    -------
+    FitState
+        ``history`` holds one dict per epoch: ``epoch`` (1-based),
+        ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``
+        (with ``val``), ``lr``, ``seconds``, ``images_per_second``.
+        ``state.batch > 0`` means a callback stopped it inside an epoch.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"`optimizer` must be a cnnumpy.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    train = _check_dataset(train, "train")
+    if val is not None:
+        val = _check_dataset(val, "val")
+    epochs = positive_int(epochs, "epochs")
+    loader = DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed)
+    callbacks = list(callbacks)
+    state = FitState() if state is None else state
+    if not isinstance(state, FitState):
+        raise TypeError(f"`state` must be a FitState, got {type(state).__name__}")
+    if state.batch >= len(loader):
+        raise ValueError(
+            f"`state.batch` (={state.batch}) must be below the {len(loader)} "
+            f"batches of an epoch"
+        )
+    criterion = nn.CrossEntropyLoss()
+    state.stop = state.interrupted = False
+    state.batches, state.epochs = len(loader), epochs
+    for cb in callbacks:
+        cb.on_fit_begin(state)
+    while state.epoch < epochs and not state.stop:
+        loader.set_epoch(state.epoch)
+        _train_epoch(model, optimizer, criterion, loader, state, callbacks)
+        if state.stop and state.batch < state.batches:  # stopped inside the epoch
+            break
+        logs = _epoch_logs(model, optimizer, state, val, batch_size)
+        state.history.append(logs)
+        state.epoch += 1
+        state.batch = 0
+        state.running = {}
+        log.info(
+            "epoch %d/%d: %s",
+            state.epoch,
+            epochs,
+            ", ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "epoch"),
+        )
+        for cb in callbacks:
+            cb.on_epoch_end(state, logs)
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return state
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: Optimizer,
+    criterion: nn.CrossEntropyLoss,
+    loader: DataLoader,
+    state: FitState,
+    callbacks: Sequence[Callback],
+) -> None:
+    """Run the batches of one epoch from ``state.batch`` on, updating ``state``."""
+    model.train()
+    run = state.running
+    for key in ("loss", "correct", "seen", "seconds"):
+        run.setdefault(key, 0.0)
+    for index, (x, y) in enumerate(loader):
+        if index < state.batch:  # done before the checkpoint we resumed from
+            continue
+        start = time.perf_counter()
+        logits = model(x)
+        loss = criterion(logits, y)
+        optimizer.zero_grad()
+        model.backward(criterion.backward())
+        optimizer.step()
+        seconds = time.perf_counter() - start
+        correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {loss} at epoch {state.epoch + 1}, batch "
+                f"{index + 1}: lower the learning rate"
+            )
+        run["loss"] += loss * len(y)
+        run["correct"] += correct
+        run["seen"] += len(y)
+        run["seconds"] += seconds
+        state.batch = index + 1
+        logs = {
+            "loss": loss,
+            "accuracy": correct / len(y),
+            "size": len(y),
+            "epoch_loss": run["loss"] / run["seen"],
+            "epoch_accuracy": run["correct"] / run["seen"],
+            "images_per_second": run["seen"] / max(run["seconds"], 1e-9),
+        }
+        for cb in callbacks:
+            cb.on_batch_end(state, logs)
+        if state.stop:
+            return
+
+
+def _epoch_logs(
+    model: nn.Module,
+    optimizer: Optimizer,
+    state: FitState,
+    val: Dataset | None,
+    batch_size: int,
+) -> dict[str, Any]:
+    run = state.running
+    logs: dict[str, Any] = {
+        "epoch": state.epoch + 1,
+        "train_loss": run["loss"] / run["seen"],
+        "train_accuracy": run["correct"] / run["seen"],
+    }
+    if val is not None:
+        result = evaluate(model, val, batch_size=max(batch_size, 1000))
+        logs["val_loss"] = result.loss
+        logs["val_accuracy"] = result.accuracy
+    logs["lr"] = float(optimizer.param_groups[0]["lr"])
+    logs["seconds"] = run["seconds"]
+    logs["images_per_second"] = run["seen"] / max(run["seconds"], 1e-9)
+    return logs
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What `evaluate` measures on a data set.
+
+    Attributes
+    ----------
+    loss : float
+        Mean softmax cross-entropy.
+    accuracy : float
+    per_class_accuracy : ndarray (K,)
+        Recall of each class; NaN for a class with no images.
+    confusion_matrix : ndarray (K, K) of int64
+        Rows are true classes, columns predicted ones.
+    predictions : ndarray (N,) of int64
+    probabilities : ndarray (N, K)
+        Softmax of the logits.
+    """
+
+    loss: float
+    accuracy: float
+    per_class_accuracy: np.ndarray
+    confusion_matrix: np.ndarray
+    predictions: np.ndarray
+    probabilities: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """Loss, accuracy, per-class accuracy and confusion matrix as JSON values."""
+        return {
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "per_class_accuracy": [
+                None if math.isnan(a) else float(a) for a in self.per_class_accuracy
+            ],
+            "confusion_matrix": self.confusion_matrix.tolist(),
+        }
+
+    def report(self, class_names: Sequence[str]) -> str:
+        """Accuracy, loss, per-class accuracy and the confusion matrix as text."""
+        k = len(self.confusion_matrix)
+        if len(class_names) != k:
+            raise ValueError(
+                f"`class_names` must have {k} names, got {len(class_names)}"
+            )
+        total = int(self.confusion_matrix.sum())
+        right = int(np.trace(self.confusion_matrix))
+        width = max(5, *(len(n) for n in class_names))
+        lines = [
+            f"accuracy {self.accuracy:.2%} ({right:,}/{total:,}), loss {self.loss:.4f}",
+            "",
+            f"{'class':<{width}}  accuracy  images",
+        ]
+        for name, acc, n in zip(
+            class_names, self.per_class_accuracy, self.confusion_matrix.sum(axis=1)
+        ):
+            shown = "-" if math.isnan(acc) else f"{acc:.1%}"
+            lines.append(f"{name:<{width}}  {shown:>8}  {n:>6,}")
+        cell = max(4, len(str(int(self.confusion_matrix.max()))) + 1)
+        labels = [str(i) for i in range(k)]
+        lines += [
+            "",
+            "confusion matrix (rows: true class, columns: predicted; classes by index)",
+            " " * 4 + "".join(f"{c:>{cell}}" for c in labels),
+        ]
+        for label, row in zip(labels, self.confusion_matrix):
+            lines.append(f"{label:>4}" + "".join(f"{v:>{cell}}" for v in row))
+        return "\n".join(lines)
+
+
+def predict_proba(
+    model: nn.Module, images: np.ndarray, batch_size: int = 1000
+) -> np.ndarray:
+    """Class probabilities (softmax of the logits) of normalized ``images``.
+
+    Runs in evaluation mode and restores the model's mode afterwards.
+    Returns an (N, K) array in the model's dtype.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
+    batch_size = positive_int(batch_size, "batch_size")
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            f"`images` must be a non-empty (N, C, H, W) array, got shape {images.shape}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            logits = np.asarray(model(images[start : start + batch_size]))
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            np.exp(shifted, out=shifted)
+            shifted /= shifted.sum(axis=1, keepdims=True)
+            chunks.append(shifted)
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks)
+
+
+def evaluate(model: nn.Module, data: Dataset, batch_size: int = 1000) -> Evaluation:
+    """Loss, accuracy, per-class accuracy and confusion matrix on ``data``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    data : Dataset
+        Normalized float images, as given to `fit`.
+    batch_size : int
+        Images per forward pass (memory only: results do not depend on it).
+    """
+    data = _check_dataset(data, "data")
+    probs = predict_proba(model, data.images, batch_size)
+    k = probs.shape[1]
+    if len(data.class_names) > k:
+        raise ValueError(
+            f"`data` has {len(data.class_names)} classes but the model outputs {k}"
+        )
+    labels = data.labels
+    picked = probs[np.arange(len(labels)), labels].astype(np.float64)
+    tiny = np.finfo(probs.dtype).tiny
+    loss = float(-np.log(np.maximum(picked, tiny)).mean())
+    predictions = probs.argmax(axis=1).astype(np.int64)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.diag(confusion) / totals
+    return Evaluation(
+        loss=loss,
+        accuracy=float(np.mean(predictions == labels)),
+        per_class_accuracy=per_class,
+        confusion_matrix=confusion,
+        predictions=predictions,
+        probabilities=probs,
+    )

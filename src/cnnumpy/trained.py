@@ -1,0 +1,222 @@
+"""A trained model with what it needs to be used: classes, normalization, config.
+
+`training_checkpoint` gathers a training run into a checkpoint tree and
+`load_trained` turns a checkpoint file back into a `TrainedModel`, ready for
+``cnnumpy evaluate`` and ``cnnumpy predict``.
+
+Layout of the tree (arrays stored in the ``.npz``, the rest in its JSON)::
+
+    config     the run's settings (model, dataset, seed, epochs, lr, ...)
+    model      name, config (num_classes, in_channels, input_size), dtype, state
+    data       dataset, class_names, input_shape, normalization {mean, std}
+    optimizer  name and state_dict (PyTorch's layout)
+    progress   epoch, batch, running sums and history (`cnnumpy.train.FitState`)
+    rng        bit-generator states of modules that draw random numbers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnumpy import nn
+from cnnumpy.checkpoint import CheckpointError, load_checkpoint
+from cnnumpy.data import Dataset
+from cnnumpy.models import create_model
+from cnnumpy.optim import Optimizer
+from cnnumpy.train import Evaluation, FitState, evaluate, predict_proba
+
+__all__ = ["TrainedModel", "load_trained", "restore_rngs", "rng_states"]
+
+
+def rng_states(model: nn.Module) -> dict[str, Any]:
+    """The generator state of each module holding one (``Dropout.rng``)."""
+    states = {}
+    for name, module in _named_modules(model):
+        rng = getattr(module, "rng", None)
+        if isinstance(rng, np.random.Generator):
+            states[name] = rng.bit_generator.state
+    return states
+
+
+def restore_rngs(model: nn.Module, states: dict[str, Any]) -> None:
+    """Put back generator states saved by `rng_states`."""
+    modules = dict(_named_modules(model))
+    for name, state in states.items():
+        rng = getattr(modules.get(name), "rng", None)
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(
+                f"checkpoint has a generator state for unknown module {name!r}"
+            )
+        rng.bit_generator.state = state
+
+
+def _named_modules(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    out = [(prefix or "model", model)]
+    for name, child in model.named_children():
+        out += _named_modules(child, f"{prefix}.{name}" if prefix else name)
+    return out
+
+
+def training_checkpoint(
+    *,
+    config: dict[str, Any],
+    model: nn.Module,
+    model_info: dict[str, Any],
+    data_info: dict[str, Any],
+    optimizer: Optimizer,
+    optimizer_name: str,
+    state: FitState,
+) -> dict[str, Any]:
+    """The checkpoint tree of a training run at ``state`` (see the module doc)."""
+    return {
+        "config": config,
+        "model": {**model_info, "state": model.state_dict()},
+        "data": data_info,
+        "optimizer": {"name": optimizer_name, "state": optimizer.state_dict()},
+        "progress": state.to_dict(),
+        "rng": rng_states(model),
+    }
+
+
+def _require(tree: dict[str, Any], where: str, *path: str) -> Any:
+    node: Any = tree
+    for i, key in enumerate(path):
+        if not isinstance(node, dict) or key not in node:
+            raise CheckpointError(
+                f"{where} lacks the entry {'/'.join(path[: i + 1])!r}"
+            )
+        node = node[key]
+    return node
+
+
+def build_model(
+    tree: dict[str, Any], where: str, impl: str = "im2col"
+) -> nn.Sequential:
+    """The model of a checkpoint tree, weights loaded."""
+    name = _require(tree, where, "model", "name")
+    config = _require(tree, where, "model", "config")
+    dtype = _require(tree, where, "model", "dtype")
+    state = _require(tree, where, "model", "state")
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{where}: model config and state must be dicts")
+    try:
+        model = create_model(name, **config, dtype=dtype, impl=impl)
+        model.load_state_dict(state)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{where}: cannot rebuild model {name!r}: {err}"
+        ) from None
+    return model
+
+
+@dataclass
+class TrainedModel:
+    """A model with its classes and the normalization it was trained with.
+
+    Attributes
+    ----------
+    model : nn.Sequential
+    class_names : tuple of str
+    mean, std : float
+        Pixels are scaled to [0, 1], then ``(x - mean) / std``: statistics of
+        the training split.
+    input_shape : (C, H, W)
+    dataset : str
+        Name of the data set it was trained on.
+    checkpoint : dict
+        The whole checkpoint tree (history, config, ...).
+    """
+
+    model: nn.Sequential
+    class_names: tuple[str, ...]
+    mean: float
+    std: float
+    input_shape: tuple[int, int, int]
+    dataset: str
+    checkpoint: dict[str, Any]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return next(iter(self.model.parameters())).data.dtype
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (N, C, H, W) as the model's normalized float input."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"`images` must have shape (N, {', '.join(map(str, self.input_shape))})"
+                f" for this model, got {images.shape}"
+            )
+        x = images.astype(self.dtype) / self.dtype.type(255)
+        x -= self.dtype.type(self.mean)
+        x /= self.dtype.type(self.std)
+        return x
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, K) of uint8 images (N, C, H, W)."""
+        return predict_proba(self.model, self.normalize(images))
+
+    def evaluate(self, dataset: Dataset) -> Evaluation:
+        """`cnnumpy.train.evaluate` on a raw (uint8) data set, normalized here."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(
+                f"`dataset` must be a cnnumpy.data.Dataset, got "
+                f"{type(dataset).__name__}"
+            )
+        k = len(self.class_names)
+        if len(dataset.class_names) > k:
+            raise ValueError(
+                f"data set {dataset.name!r} has {len(dataset.class_names)} classes, "
+                f"the model knows {k}"
+            )
+        if dataset.images.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"data set {dataset.name!r} has images of shape "
+                f"{dataset.images.shape[1:]}, the model takes {self.input_shape}"
+            )
+        images = self.normalize(dataset.images)
+        return evaluate(self.model, replace(dataset, images=images))
+
+
+def load_trained(path: str | Path, impl: str = "im2col") -> TrainedModel:
+    """Load a checkpoint written by ``cnnumpy train`` (``best.npz``, ``last.npz``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    CheckpointError
+        Not a checkpoint, or one without a model and its data description.
+    """
+    tree = load_checkpoint(path)
+    where = f"checkpoint {str(path)!r}"
+    model = build_model(tree, where, impl)
+    names = _require(tree, where, "data", "class_names")
+    mean = _require(tree, where, "data", "normalization", "mean")
+    std = _require(tree, where, "data", "normalization", "std")
+    shape = _require(tree, where, "data", "input_shape")
+    dataset = _require(tree, where, "data", "dataset")
+    ok = (
+        isinstance(names, list)
+        and all(isinstance(n, str) for n in names)
+        and all(isinstance(v, (int, float)) for v in (mean, std))
+        and std > 0
+        and isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(v, int) and v > 0 for v in shape)
+    )
+    if not ok:
+        raise CheckpointError(f"{where}: malformed data description {tree['data']!r}")
+    return TrainedModel(
+        model=model,
+        class_names=tuple(names),
+        mean=float(mean),
+        std=float(std),
+        input_shape=(shape[0], shape[1], shape[2]),
+        dataset=str(dataset),
+        checkpoint=tree,
+    )

