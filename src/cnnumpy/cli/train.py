@@ -25,8 +25,8 @@ from cnnumpy.cli._progress import (
 from cnnumpy.experiment import (
     IMPLS,
     OPTIMIZERS,
-    RESUMABLE,
     TrainConfig,
+    resume_config,
     train_run,
 )
 from cnnumpy.models import MODELS, create_model, summary
@@ -49,14 +49,9 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, f.name, None) is not None
     }
     if args.resume is not None:
-        fixed = sorted(set(given) - RESUMABLE - {"resume"})
-        if fixed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-            raise ValueError(
-                f"{flags}: a resumed run keeps the settings of its checkpoint; "
-                f"only --epochs, --out, --data, --cache-dir may change"
-            )
-    config = TrainConfig(**{**DEFAULTS, **given})
+        config = resume_config(given.pop("resume"), **given)
+    else:
+        config = TrainConfig(**{**DEFAULTS, **given})
     bars = [] if args.quiet else [EpochBar()]
     stopper = StopOnInterrupt()
     with catch_interrupt(stopper):
@@ -106,7 +101,10 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help="folder with the four IDX files (train/t10k images/labels)",
     )
     p.add_argument(
-        "--cache-dir", type=folder, metavar="DIR", help="where downloads are kept"
+        "--cache-dir",
+        metavar="DIR",
+        help="where downloads are kept (default: $XDG_CACHE_HOME/cnnumpy or "
+        "~/.cache/cnnumpy)",
     )
     p.add_argument(
         "--no-download",
@@ -116,22 +114,38 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help="never download; fail if the data set is not on disk",
     )
     p.add_argument(
-        "--epochs", type=positive_int, metavar="N", help="total epochs (default: 5)"
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help=f"total epochs, counting resumed ones (default: {d['epochs']})",
     )
     p.add_argument(
-        "--batch-size", type=positive_int, metavar="B", help="(default: 100)"
+        "--batch-size",
+        type=positive_int,
+        metavar="B",
+        help=f"(default: {d['batch_size']})",
     )
-    p.add_argument("--lr", type=positive_float, metavar="LR", help="(default: 0.001)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="(default: adam)")
     p.add_argument(
-        "--momentum", type=fraction, metavar="M", help="for sgd (default: 0.9)"
+        "--lr", type=positive_float, metavar="LR", help=f"(default: {d['lr']})"
     )
-    p.add_argument("--seed", type=nonnegative_int, metavar="S", help="(default: 0)")
+    p.add_argument(
+        "--optimizer", choices=OPTIMIZERS, help=f"(default: {d['optimizer']})"
+    )
+    p.add_argument(
+        "--momentum",
+        type=fraction,
+        metavar="M",
+        help=f"for sgd (default: {d['momentum']})",
+    )
+    p.add_argument(
+        "--seed", type=nonnegative_int, metavar="S", help=f"(default: {d['seed']})"
+    )
     p.add_argument(
         "--val-fraction",
         type=fraction,
         metavar="F",
-        help="part of the training set held out for validation (default: 0.1)",
+        help="part of the training set held out for validation "
+        f"(default: {d['val_fraction']})",
     )
     p.add_argument(
         "--patience",
@@ -139,7 +153,9 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="stop early after N epochs without a better validation loss",
     )
-    p.add_argument("--dtype", choices=("float32", "float64"), help="(default: float32)")
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), help=f"(default: {d['dtype']})"
+    )
     p.add_argument(
         "--impl",
         choices=IMPLS,
@@ -164,9 +180,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``cnnumpy evaluate CKPT``."""
     trained = load_trained(args.checkpoint)
     name = args.dataset or trained.dataset
-    _, test = data.load_dataset(
+    data_dir = args.data_dir
+    if args.dataset is None and data_dir is None:  # where it was trained
+        data_dir = trained.checkpoint.get("config", {}).get("data_dir")
+    test = data.load_test_set(
         name,
-        data_dir=args.data_dir,
+        data_dir=data_dir,
         cache_dir=args.cache_dir,
         download=args.download,
         progress=download_bar(),
@@ -191,7 +210,7 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
         help="(default: the data set it was trained on)",
     )
     source.add_argument("--data", dest="data_dir", type=folder, metavar="DIR")
-    p.add_argument("--cache-dir", type=folder, metavar="DIR")
+    p.add_argument("--cache-dir", metavar="DIR")
     p.add_argument("--no-download", dest="download", action="store_false")
     p.set_defaults(run=run_evaluate)
 

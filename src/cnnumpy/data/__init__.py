@@ -9,6 +9,7 @@ from cnnumpy.data.datasets import (
     DatasetNotFoundError,
     default_cache_dir,
     load_dataset,
+    load_test_set,
 )
 from cnnumpy.data.download import DownloadError, download
 from cnnumpy.data.idx import read_idx, write_idx
@@ -25,6 +26,7 @@ __all__ = [
     "download",
     "load_dataset",
     "load_images",
+    "load_test_set",
     "normalization_stats",
     "read_idx",
     "write_idx",

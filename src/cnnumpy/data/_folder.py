@@ -37,8 +37,8 @@ PATTERNS = {
 }
 
 
-def find_idx_files(folder: Path) -> dict[str, Path]:
-    """The file for each role in ``folder``; exactly one must match each pattern set.
+def find_idx_files(folder: Path, roles: tuple[str, ...] = ROLES) -> dict[str, Path]:
+    """The file for each of ``roles`` in ``folder``; exactly one must match each.
 
     Hidden files (a leading dot, like unfinished downloads) are ignored.
     """
@@ -46,7 +46,7 @@ def find_idx_files(folder: Path) -> dict[str, Path]:
         p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
     )
     found = {}
-    for role in ROLES:
+    for role in roles:
         patterns = PATTERNS[role]
         matches = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
         if len(matches) != 1:

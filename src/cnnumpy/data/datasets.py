@@ -29,6 +29,7 @@ __all__ = [
     "DatasetNotFoundError",
     "default_cache_dir",
     "load_dataset",
+    "load_test_set",
     "normalization_stats",
 ]
 
@@ -229,6 +230,47 @@ def load_dataset(
                 _not_found_message(name, folders, str(err))
             ) from err
     return _load_files(name, files)
+
+
+def load_test_set(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    progress: Progress | None = None,
+) -> Dataset:
+    """The test split of a data set; arguments as in `load_dataset`.
+
+    With ``data_dir``, the folder needs only the two test files (``t10k-*`` or
+    ``*test-*``), so a model trained on the MNIST sample can be evaluated on
+    the 10,000 digits of MNIST's own test set alone.
+    """
+    if data_dir is None:
+        return load_dataset(
+            name,
+            cache_dir=cache_dir,
+            download=download,
+            progress=progress,
+        )[1]
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"`data_dir` {folder} is not a folder")
+    try:
+        files = _folder.find_idx_files(folder, ("test images", "test labels"))
+    except FileNotFoundError as err:
+        raise DatasetNotFoundError(str(err)) from err
+    images, labels = _folder.read_split(files["test images"], files["test labels"])
+    top = int(labels.max(initial=0))
+    class_names = CLASS_NAMES.get(name, tuple(str(i) for i in range(top + 1)))
+    if top >= len(class_names):
+        raise ValueError(
+            f"{files['test labels']}: labels go up to {top}, but {name!r} has "
+            f"{len(class_names)} classes"
+        )
+    return Dataset(images, labels, class_names, name)
 
 
 def _not_found_message(name: str, folders: tuple[Path, ...], reason: str) -> str:

@@ -1,0 +1,330 @@
+"""``cnnumpy train/evaluate/predict/summary`` as real subprocesses on tiny data.
+
+The data is 400 + 100 real MNIST test digits written as the four IDX files of
+a ``--data`` folder, so each run takes a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnumpy.checkpoint import load_checkpoint
+from cnnumpy.data import read_idx, write_idx
+from conftest import MNIST_DIR
+
+TRAIN = ["train", "--epochs", "2", "--batch-size", "50", "--no-plots"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    write_idx(folder / "train-images-idx3-ubyte.gz", images[:400])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:400])
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[400:500])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[400:500])
+    return folder
+
+
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "100"}
+
+
+def cnnumpy(args, tmp_path: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnumpy.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env(tmp_path),
+        timeout=300,
+        **kwargs,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory) -> Path:
+    """One finished run with plots, shared by the read-only tests."""
+    tmp = tmp_path_factory.mktemp("run")
+    ok(
+        cnnumpy(
+            ["train", "--data", data_dir, "--epochs", "3", "--batch-size", "20",
+             "--model", "lenet5-modern", "--out", tmp / "run"],
+            tmp,
+        )
+    )  # fmt: skip
+    return tmp / "run"
+
+
+def test_train_writes_the_run_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert names == {
+        "best.npz", "last.npz", "metrics.json", "history.csv", "history.png",
+        "confusion_matrix.png", "misclassified.png", "filters.png",
+    }  # fmt: skip
+    metrics = json.loads((trained / "metrics.json").read_text())
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "epochs",
+        "train_seconds",
+        "images_per_second",
+    ):
+        assert key in metrics
+    assert metrics["epochs"] == 3 and len(metrics["history"]) == 3
+    assert 0.5 < metrics["test_accuracy"] <= 1  # learns: chance is 0.1
+    assert metrics["config"]["model"] == "lenet5-modern"
+    assert metrics["data"]["sizes"] == {"train": 360, "val": 40, "test": 100}
+    assert len(metrics["confusion_matrix"]) == 10
+    rows = (trained / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss,train_accuracy,val_loss,val_accuracy")
+    assert len(rows) == 4
+    for png in ("history.png", "filters.png"):
+        assert (trained / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_prints_progress_and_test_accuracy(data_dir, tmp_path):
+    result = cnnumpy([*TRAIN, "--data", data_dir, "--out", tmp_path / "r"], tmp_path)
+    out = ok(result)
+    assert "epoch 1/2 - loss" in out and "img/s" in out
+    assert "Test accuracy:" in out and "on 100 images" in out
+    assert "Run folder:" in out
+    assert "batch/s" in result.stderr or "img_s" in result.stderr  # the tqdm bar
+
+
+def test_quiet_prints_one_line_and_default_folder_is_under_runs(data_dir, tmp_path):
+    out = ok(cnnumpy([*TRAIN, "--data", data_dir, "--quiet"], tmp_path))
+    assert out.count("\n") == 1 and out.startswith("Test accuracy:")
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "last.npz").is_file()
+
+
+def run_weights(folder: Path) -> dict[str, np.ndarray]:
+    return load_checkpoint(folder / "last.npz")["model"]["state"]
+
+
+def test_same_seed_gives_identical_metrics_and_weights(data_dir, tmp_path):
+    for name in ("a", "b"):
+        ok(
+            cnnumpy(
+                [*TRAIN, "--data", data_dir, "--seed", "7", "--out", tmp_path / name],
+                tmp_path,
+            )
+        )
+    ma, mb = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in "ab")
+    assert ma["test_accuracy"] == mb["test_accuracy"]
+    assert [h["val_accuracy"] for h in ma["history"]] == [
+        h["val_accuracy"] for h in mb["history"]
+    ]
+    wa, wb = run_weights(tmp_path / "a"), run_weights(tmp_path / "b")
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key])
+    ok(
+        cnnumpy(
+            [*TRAIN, "--data", data_dir, "--seed", "8", "--out", tmp_path / "c"],
+            tmp_path,
+        )
+    )
+    assert not np.array_equal(run_weights(tmp_path / "c")["fc3.bias"], wa["fc3.bias"])
+
+
+def test_resume_one_plus_one_epochs_equals_two(data_dir, tmp_path):
+    base = ["train", "--data", data_dir, "--batch-size", "50", "--no-plots", "--quiet"]
+    ok(cnnumpy([*base, "--epochs", "2", "--out", tmp_path / "straight"], tmp_path))
+    ok(cnnumpy([*base, "--epochs", "1", "--out", tmp_path / "split"], tmp_path))
+    resumed = ok(
+        cnnumpy(
+            [*base, "--epochs", "2", "--resume", tmp_path / "split" / "last.npz"],
+            tmp_path,
+        )
+    )
+    straight = run_weights(tmp_path / "straight")
+    split = run_weights(tmp_path / "split")
+    for key in straight:
+        np.testing.assert_array_equal(split[key], straight[key], err_msg=key)
+    ms = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert f"{ms['test_accuracy']:.2%}" in resumed
+
+
+def test_resume_refuses_changed_settings_and_finished_runs(data_dir, trained, tmp_path):
+    last = trained / "last.npz"
+    result = cnnumpy(
+        ["train", "--resume", last, "--lr", "0.1", "--epochs", "3"], tmp_path
+    )
+    assert result.returncode == 2
+    assert "`lr` (=0.1) differs from the checkpoint's 0.001" in result.stderr
+    result = cnnumpy(["train", "--resume", last, "--epochs", "3"], tmp_path)
+    assert result.returncode == 2
+    assert "must exceed the 3 epochs the checkpoint has done" in result.stderr
+
+
+def test_out_folder_with_a_run_is_not_overwritten(data_dir, trained, tmp_path):
+    before = (trained / "last.npz").read_bytes()
+    result = cnnumpy([*TRAIN, "--data", data_dir, "--out", trained], tmp_path)
+    assert result.returncode == 2 and "already holds a run" in result.stderr
+    assert (trained / "last.npz").read_bytes() == before
+
+
+def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", data_dir, "--epochs", "500", "--batch-size", "20",
+            "--no-plots", "--out", out]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnumpy.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env(tmp_path),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.npz").exists():  # epoch 1 done: handler installed
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"Continue with: cnnumpy train --resume {out / 'last.npz'}" in stdout
+    progress = load_checkpoint(out / "last.npz")["progress"]
+    done = progress["epoch"]
+    assert 1 <= done < 500
+    assert not (out / "metrics.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files
+    ok(cnnumpy(["train", "--resume", out / "last.npz", "--epochs", done + 1], tmp_path))
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == done + 1
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion(data_dir, trained, tmp_path):
+    out = ok(cnnumpy(["evaluate", trained / "best.npz", "--data", data_dir], tmp_path))
+    assert "on the test split of mnist-sample (100 images)" in out
+    assert "accuracy" in out and "confusion matrix" in out
+    assert len([line for line in out.splitlines() if line[:1].isdigit()]) == 10
+
+
+def test_evaluate_on_the_real_mnist_test_set(trained, tmp_path):
+    out = ok(cnnumpy(["evaluate", trained / "last.npz", "--data", MNIST_DIR], tmp_path))
+    assert "(10,000 images)" in out
+
+
+def test_predict_png_and_idx(data_dir, trained, tmp_path):
+    from PIL import Image
+
+    digits = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:3]
+    Image.fromarray(255 - digits[0]).save(tmp_path / "seven.png")  # dark on light
+    write_idx(tmp_path / "three.idx", digits)
+    out = ok(
+        cnnumpy(["predict", trained / "best.npz", "seven.png", "three.idx"], tmp_path)
+    )
+    lines = out.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("seven.png: ")
+    assert lines[1].startswith("three.idx[0]: ")
+    guesses = lines[0].split(": ")[1].split(", ")
+    assert len(guesses) == 3
+    probs = [float(g.split("(")[1].rstrip("%)")) for g in guesses]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.05
+
+
+def test_summary(tmp_path):
+    out = ok(cnnumpy(["summary"], tmp_path))
+    assert "Model: lenet5" in out and "Total params: 61,706" in out
+    out = ok(
+        cnnumpy(
+            ["summary", "--model", "lenet5-modern", "--num-classes", "26"], tmp_path
+        )
+    )
+    assert "MaxPool2d" in out and "(N, 26)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["train", "--epochs", "0"],
+            "argument --epochs: expected a positive integer, got '0'",
+        ),
+        (
+            ["train", "--batch-size", "-5"],
+            "argument --batch-size: expected a positive integer",
+        ),
+        (
+            ["train", "--lr", "abc"],
+            "argument --lr: expected a positive number, got 'abc'",
+        ),
+        (
+            ["train", "--val-fraction", "1"],
+            "argument --val-fraction: expected a number in [0, 1)",
+        ),
+        (
+            ["train", "--data", "no/such/dir"],
+            "argument --data: folder 'no/such/dir' does not exist",
+        ),
+        (
+            ["train", "--resume", "gone.npz"],
+            "argument --resume: file 'gone.npz' does not exist",
+        ),
+        (["train", "--model", "vgg"], "argument --model: invalid choice: 'vgg'"),
+        (
+            ["train", "--dataset", "mnist", "--no-download"],
+            "train-images-idx3-ubyte.gz",
+        ),
+        (["evaluate", "notes.txt"], "notes.txt"),
+        (["predict", "notes.txt", "notes.txt"], "notes.txt"),
+        (["predict"], "the following arguments are required: CKPT, IMAGE"),
+        (["summary", "--input-size", "8"], "`input_size` must be at least 12"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    result = cnnumpy(args, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnnumpy: error: "), result.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_set_message_lists_files_and_how_to_pass_a_folder(tmp_path):
+    result = cnnumpy(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--no-download",
+            "--cache-dir",
+            tmp_path,
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 2
+    message = result.stderr
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):  # fmt: skip
+        assert name in message
+    assert "--data" in message
+
+
+def test_predict_with_a_checkpoint_from_another_model_shape(trained, tmp_path):
+    """A 28x28 model refuses IDX images of another size, naming the file."""
+    write_idx(tmp_path / "big.idx", np.zeros((2, 32, 32), np.uint8))
+    result = cnnumpy(["predict", trained / "best.npz", "big.idx"], tmp_path)
+    assert result.returncode == 2 and "big.idx" in result.stderr
