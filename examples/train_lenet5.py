@@ -1,9 +1,10 @@
-"""Train LeNet-5 on real MNIST digits with cnnumpy's core API alone (NumPy only).
+"""The training loop that ``cnnumpy train`` runs for you, written out (NumPy only).
 
 Reads the MNIST test set shipped beside the checkout (``../shared/data/mnist-t10k``,
-10,000 digits), trains on the first 8,000 and reports accuracy on the last 2,000
-(``--limit N`` uses the first N digits, split the same way).
-The full data pipeline and the ``cnnumpy`` command line are tracked in issue 3.
+10,000 digits), trains LeNet-5 on the first 8,000 and reports accuracy on the last
+2,000 (``--limit N`` uses the first N digits, split the same way). Every step of
+`cnnumpy.train.fit` is here in plain sight: shuffle, forward, loss, backward,
+optimizer step; the command line adds validation, checkpoints and plots.
 
     python examples/train_lenet5.py [--epochs 2] [--data DIR] [--limit N]
 """
@@ -11,8 +12,6 @@ The full data pipeline and the ``cnnumpy`` command line are tracked in issue 3.
 from __future__ import annotations
 
 import argparse
-import gzip
-import struct
 import sys
 import time
 from pathlib import Path
@@ -20,39 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from cnnumpy import nn, optim
+from cnnumpy.data import read_idx
+from cnnumpy.models import lenet5
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip): big-endian magic 0x000008TT + one uint32 per dimension."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header promises {dims}, found {data.size} bytes")
-    return data.reshape(dims)
-
-
-def lenet5(rng: np.random.Generator) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2, rng=rng),
-        nn.Tanh(),
-        nn.AvgPool2d(2),
-        nn.Conv2d(6, 16, 5, rng=rng),
-        nn.Tanh(),
-        nn.AvgPool2d(2),
-        nn.Flatten(),
-        nn.Linear(400, 120, rng=rng),
-        nn.Tanh(),
-        nn.Linear(120, 84, rng=rng),
-        nn.Tanh(),
-        nn.Linear(84, 10, rng=rng),
-    )
 
 
 def main() -> int:
@@ -81,7 +51,7 @@ def main() -> int:
     x_test, y_test = x[n_train:], y[n_train:]
 
     rng = np.random.default_rng(0)
-    model = lenet5(rng)
+    model = lenet5(rng=rng)
     model.input_grad = False  # the input is data: no gradient needed for it
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)

@@ -1,4 +1,4 @@
-"""Shared test helpers: PyTorch comparisons and a small IDX (MNIST) reader.
+"""Shared test helpers: PyTorch comparisons and real MNIST digits.
 
 Test modules import the plain helpers with ``from conftest import ...`` (pytest puts
 ``tests/`` on ``sys.path``); the fixtures are found by name.
@@ -6,15 +6,15 @@ Test modules import the plain helpers with ``from conftest import ...`` (pytest 
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import settings
+
+from cnnumpy.data import read_idx, write_idx
 
 # In CI, property tests draw the same examples every run, so a landing never
 # hinges on luck; locally they explore new examples each run.
@@ -30,7 +30,6 @@ TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.
 
 # shared/ is a sibling of the repository: <root>/main/tests/conftest.py -> <root>/shared
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
-IDX_UBYTE = 0x08
 
 
 def to_numpy(a: object) -> np.ndarray:
@@ -58,26 +57,6 @@ def numpy_state(module: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().numpy() for k, v in module.state_dict().items()}
 
 
-def read_idx(path: Path, count: int | None = None) -> np.ndarray:
-    """The first ``count`` items (all if None) of a gzipped IDX file of unsigned bytes.
-
-    The header is a big-endian magic ``0x0000TTNN`` (type code TT, NN dimensions)
-    followed by NN big-endian uint32 sizes.
-    """
-    with gzip.open(path, "rb") as f:
-        zero, type_code, ndim = struct.unpack(">HBB", f.read(4))
-        if zero != 0 or type_code != IDX_UBYTE or ndim < 1:
-            raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-        dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-        n = dims[0] if count is None else min(count, dims[0])
-        shape = (n, *dims[1:])
-        size = int(np.prod(shape))
-        data = f.read(size)
-    if len(data) != size:
-        raise ValueError(f"{path}: expected {size} bytes of data, got {len(data)}")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
@@ -90,7 +69,20 @@ def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     labels = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
     if not (images.is_file() and labels.is_file()):
         pytest.skip(f"MNIST test set not found in {MNIST_DIR}")
-    x = read_idx(images, 16)
-    y = read_idx(labels, 16)
+    x = read_idx(images)[:16]
+    y = read_idx(labels)[:16]
     assert x.shape == (16, 28, 28) and y.shape == (16,)
     return x[:, None], y.astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_dir(tmp_path_factory) -> Path:
+    """A --data folder of 400 training and 100 test digits (real MNIST test digits)."""
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    write_idx(folder / "train-images-idx3-ubyte.gz", images[:400])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:400])
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[400:500])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[400:500])
+    return folder

@@ -25,15 +25,8 @@ TRAIN = ["train", "--epochs", "2", "--batch-size", "50", "--no-plots"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-mnist")
-    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
-    write_idx(folder / "train-images-idx3-ubyte.gz", images[:400])
-    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:400])
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[400:500])
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[400:500])
-    return folder
+def data_dir(tiny_mnist_dir) -> Path:
+    return tiny_mnist_dir
 
 
 def env(tmp_path: Path) -> dict[str, str]:

@@ -94,6 +94,8 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.9
+    lr_step: int | None = None
+    lr_gamma: float = 0.1
     seed: int = 0
     val_fraction: float = 0.1
     patience: int | None = None
@@ -114,6 +116,16 @@ class TrainConfig:
             or self.seed < 0
         ):
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}")
+        if self.lr_step is not None and (
+            isinstance(self.lr_step, bool)
+            or not isinstance(self.lr_step, int)
+            or self.lr_step < 1
+        ):
+            raise ValueError(
+                f"`lr_step` must be a positive integer or None, got {self.lr_step!r}"
+            )
+        if not isinstance(self.lr_gamma, (int, float)) or not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"`lr_gamma` must be in (0, 1], got {self.lr_gamma!r}")
         if self.patience is not None and (
             not isinstance(self.patience, int) or self.patience < 1
         ):
@@ -250,10 +262,32 @@ def _resumed_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     return config, tree
 
 
+def _make_scheduler(
+    config: TrainConfig, optimizer: optim.Optimizer
+) -> optim.StepLR | None:
+    if config.lr_step is None:
+        return None
+    return optim.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+
+
 def _make_optimizer(config: TrainConfig, params: Iterable[Any]) -> optim.Optimizer:
     if config.optimizer == "adam":
         return optim.Adam(params, lr=config.lr)
     return optim.SGD(params, lr=config.lr, momentum=config.momentum)
+
+
+class _StepScheduler(Callback):
+    """Step a learning-rate scheduler after every epoch.
+
+    It must run before the checkpoint callbacks, so a checkpoint holds the
+    learning rate of the next epoch, as a run that never stopped has it.
+    """
+
+    def __init__(self, scheduler: optim.StepLR) -> None:
+        self.scheduler = scheduler
+
+    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
+        self.scheduler.step()
 
 
 class _SaveEvery(Callback):
@@ -345,6 +379,7 @@ def train_run(
             impl=config.impl,
         )
         optimizer = _make_optimizer(config, model.parameters())
+        scheduler = _make_scheduler(config, optimizer)
         state = FitState()
     else:
         where = f"checkpoint {config.resume!r}"
@@ -358,6 +393,9 @@ def train_run(
         optimizer = _make_optimizer(config, model.parameters())
         try:
             optimizer.load_state_dict(tree["optimizer"]["state"])
+            scheduler = _make_scheduler(config, optimizer)
+            if scheduler is not None:
+                scheduler.load_state_dict(tree["scheduler"])
             state = FitState.from_dict(tree["progress"])
             restore_rngs(model, tree.get("rng", {}))
         except (KeyError, TypeError, ValueError) as err:
@@ -382,13 +420,17 @@ def train_run(
                     optimizer=optimizer,
                     optimizer_name=config.optimizer,
                     state=state,
+                    scheduler=None if scheduler is None else scheduler.state_dict(),
                 ),
             )
 
         return write
 
     monitor = "val_accuracy" if val is not None else "train_loss"
-    all_callbacks: list[Callback] = [
+    all_callbacks: list[Callback] = (
+        [] if scheduler is None else [_StepScheduler(scheduler)]
+    )
+    all_callbacks += [
         BestCheckpoint(save("best.npz"), monitor=monitor),
         _SaveEvery(save("last.npz")),
     ]

@@ -321,11 +321,33 @@ def fit(
             f"`state.batch` (={state.batch}) must be below the {len(loader)} "
             f"batches of an epoch"
         )
-    criterion = nn.CrossEntropyLoss()
     state.stop = state.interrupted = False
     state.batches, state.epochs = len(loader), epochs
     for cb in callbacks:
         cb.on_fit_begin(state)
+    # The input is data: nobody needs its gradient, so the first layer skips
+    # computing it (for LeNet-5, conv1's largest product and its col2im).
+    input_grad, model.input_grad = model.input_grad, False
+    try:
+        _fit_epochs(model, optimizer, loader, state, callbacks, val, batch_size)
+    finally:
+        model.input_grad = input_grad
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return state
+
+
+def _fit_epochs(
+    model: nn.Module,
+    optimizer: Optimizer,
+    loader: DataLoader,
+    state: FitState,
+    callbacks: Sequence[Callback],
+    val: Dataset | None,
+    batch_size: int,
+) -> None:
+    criterion = nn.CrossEntropyLoss()
+    epochs = state.epochs
     while state.epoch < epochs and not state.stop:
         loader.set_epoch(state.epoch)
         _train_epoch(model, optimizer, criterion, loader, state, callbacks)
@@ -344,9 +366,6 @@ def fit(
         )
         for cb in callbacks:
             cb.on_epoch_end(state, logs)
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    return state
 
 
 def _train_epoch(

@@ -10,6 +10,7 @@ Layout of the tree (arrays stored in the ``.npz``, the rest in its JSON)::
     model      name, config (num_classes, in_channels, input_size), dtype, state
     data       dataset, class_names, input_shape, normalization {mean, std}
     optimizer  name and state_dict (PyTorch's layout)
+    scheduler  the learning-rate scheduler's state_dict, when there is one
     progress   epoch, batch, running sums and history (`cnnumpy.train.FitState`)
     rng        bit-generator states of modules that draw random numbers
 """
@@ -70,9 +71,12 @@ def training_checkpoint(
     optimizer: Optimizer,
     optimizer_name: str,
     state: FitState,
+    scheduler: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The checkpoint tree of a training run at ``state`` (see the module doc)."""
+    extra = {} if scheduler is None else {"scheduler": scheduler}
     return {
+        **extra,
         "config": config,
         "model": {**model_info, "state": model.state_dict()},
         "data": data_info,

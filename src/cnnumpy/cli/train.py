@@ -138,6 +138,18 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help=f"for sgd (default: {d['momentum']})",
     )
     p.add_argument(
+        "--lr-step",
+        type=positive_int,
+        metavar="N",
+        help="multiply the learning rate by --lr-gamma every N epochs (StepLR)",
+    )
+    p.add_argument(
+        "--lr-gamma",
+        type=positive_float,
+        metavar="G",
+        help=f"factor of --lr-step (default: {d['lr_gamma']})",
+    )
+    p.add_argument(
         "--seed", type=nonnegative_int, metavar="S", help=f"(default: {d['seed']})"
     )
     p.add_argument(

@@ -1,0 +1,189 @@
+"""train_run: the run folder, resume with a scheduler, interrupts, config checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cnnumpy.checkpoint import CheckpointError, load_checkpoint
+from cnnumpy.data import Dataset
+from cnnumpy.experiment import (
+    TrainConfig,
+    resume_config,
+    split_validation,
+    train_run,
+)
+from cnnumpy.train import Callback
+from cnnumpy.trained import load_trained
+
+
+@pytest.fixture
+def config(tiny_mnist_dir, tmp_path) -> TrainConfig:
+    return TrainConfig(
+        data_dir=str(tiny_mnist_dir),
+        epochs=2,
+        batch_size=50,
+        plots=False,
+        out=str(tmp_path / "run"),
+    )
+
+
+def last_weights(folder) -> dict[str, np.ndarray]:
+    return load_checkpoint(folder / "last.npz")["model"]["state"]
+
+
+def test_run_folder_metrics_and_checkpoint_contents(config, tmp_path):
+    result = train_run(config)
+    out = tmp_path / "run"
+    assert {p.name for p in out.iterdir()} == {
+        "best.npz", "last.npz", "metrics.json", "history.csv"
+    }  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == result.test.accuracy
+    assert metrics["epochs"] == 2 and metrics["best_epoch"] in (1, 2)
+    assert metrics["train_seconds"] > 0 and metrics["images_per_second"] > 0
+    tree = load_checkpoint(out / "last.npz")
+    assert tree["model"]["name"] == "lenet5"
+    assert tree["model"]["config"] == {
+        "num_classes": 10,
+        "in_channels": 1,
+        "input_size": 28,
+    }
+    assert tree["data"]["class_names"] == [str(i) for i in range(10)]
+    assert tree["progress"]["epoch"] == 2 and tree["progress"]["batch"] == 0
+    assert tree["optimizer"]["name"] == "adam"
+    assert tree["config"]["data_dir"] == str(config.data_dir)
+    assert "scheduler" not in tree
+
+
+def test_normalization_comes_from_the_training_part_only(config):
+    result = train_run(config)
+    stats = load_checkpoint(result.out / "last.npz")["data"]["normalization"]
+    from cnnumpy.data import load_dataset, normalization_stats
+
+    full, _ = load_dataset("mnist", data_dir=config.data_dir)
+    train_part, _ = split_validation(full, config.val_fraction, config.seed)
+    assert (stats["mean"], stats["std"]) == normalization_stats(train_part)
+    assert stats["mean"] != normalization_stats(full)[0]
+
+
+def test_trained_model_predicts_like_the_run(config):
+    result = train_run(config)
+    trained = load_trained(result.out / "last.npz")
+    from cnnumpy.data import load_test_set
+
+    test = load_test_set("mnist", data_dir=config.data_dir)
+    again = trained.evaluate(test)
+    assert again.accuracy == result.test.accuracy
+    np.testing.assert_array_equal(again.predictions, result.test.predictions)
+
+
+def test_scheduler_steps_and_resumes_exactly(config, tmp_path):
+    scheduled = replace(config, lr_step=1, lr_gamma=0.5, epochs=3)
+    straight = train_run(replace(scheduled, out=str(tmp_path / "straight")))
+    assert [h["lr"] for h in straight.state.history] == [1e-3, 5e-4, 2.5e-4]
+    first = train_run(replace(scheduled, epochs=2, out=str(tmp_path / "split")))
+    assert load_checkpoint(first.out / "last.npz")["scheduler"]["last_epoch"] == 2
+    resumed = train_run(resume_config(first.out / "last.npz", epochs=3))
+    assert resumed.out == first.out
+    assert [h["lr"] for h in resumed.state.history] == [1e-3, 5e-4, 2.5e-4]
+    for key, value in last_weights(straight.out).items():
+        np.testing.assert_array_equal(last_weights(first.out)[key], value, err_msg=key)
+
+
+class StopAt(Callback):
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_batch_end(self, state, logs):
+        if state.epoch == 1 and state.batch == self.batch:
+            state.stop = state.interrupted = True
+
+
+def test_interrupted_run_saves_last_and_resumes_to_the_same_weights(config, tmp_path):
+    straight = train_run(replace(config, out=str(tmp_path / "straight")))
+    part = train_run(config, callbacks=[StopAt(3)])
+    assert part.interrupted and part.test is None
+    assert not (part.out / "metrics.json").exists()
+    progress = load_checkpoint(part.out / "last.npz")["progress"]
+    assert (progress["epoch"], progress["batch"]) == (1, 3)
+    done = train_run(resume_config(part.out / "last.npz", epochs=2))
+    assert not done.interrupted and done.test.accuracy == straight.test.accuracy
+    for key, value in last_weights(straight.out).items():
+        np.testing.assert_array_equal(last_weights(part.out)[key], value, err_msg=key)
+
+
+def test_resume_refuses_other_data_and_other_settings(config, tmp_path, tiny_mnist_dir):
+    first = train_run(replace(config, epochs=1))
+    last = first.out / "last.npz"
+    with pytest.raises(
+        ValueError, match=r"`batch_size` \(=20\) differs from the checkpoint's 50"
+    ):
+        train_run(resume_config(last, epochs=2, batch_size=20))
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in tiny_mnist_dir.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    from cnnumpy.data import read_idx, write_idx
+
+    images = read_idx(other / "train-images-idx3-ubyte.gz")
+    write_idx(other / "train-images-idx3-ubyte.gz", 255 - images)
+    with pytest.raises(CheckpointError, match="was trained on other data"):
+        train_run(resume_config(last, epochs=2, data_dir=str(other)))
+
+
+def test_out_folder_holding_a_run_is_refused(config):
+    train_run(replace(config, epochs=1))
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train_run(config)
+
+
+def test_split_validation_is_deterministic_disjoint_and_sized():
+    images = (
+        np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1).repeat(4, 2).repeat(4, 3)
+    )
+    data = Dataset(images, np.arange(50) % 10, tuple("0123456789"), "toy")
+    a_train, a_val = split_validation(data, 0.2, seed=3)
+    b_train, b_val = split_validation(data, 0.2, seed=3)
+    assert len(a_val) == 10 and len(a_train) == 40
+    np.testing.assert_array_equal(a_val.images, b_val.images)
+    seen = set(a_train.images[:, 0, 0, 0]) | set(a_val.images[:, 0, 0, 0])
+    assert seen == set(range(50))
+    assert split_validation(data, 0.0, seed=3)[1] is None
+    _, c_val = split_validation(data, 0.2, seed=4)
+    assert not np.array_equal(a_val.images, c_val.images)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"epochs": 0}, r"`epochs` must be a positive integer, got 0"),
+        ({"batch_size": True}, r"`batch_size` must be a positive integer, got True"),
+        ({"lr": -1.0}, r"`lr` must be a positive number, got -1.0"),
+        ({"momentum": 1.0}, r"`momentum` must be in \[0, 1\), got 1.0"),
+        ({"val_fraction": 1.0}, r"`val_fraction` must be in \[0, 1\), got 1.0"),
+        ({"seed": -1}, r"`seed` must be an integer >= 0, got -1"),
+        ({"patience": 0}, r"`patience` must be a positive integer, got 0"),
+        ({"lr_step": 0}, r"`lr_step` must be a positive integer or None, got 0"),
+        ({"lr_gamma": 0}, r"`lr_gamma` must be in \(0, 1\], got 0"),
+        ({"model": "vgg"}, r"`model` must be one of lenet5, lenet5-modern, got 'vgg'"),
+        (
+            {"dataset": "cifar"},
+            r"`dataset` must be one of mnist-sample, mnist, fashion-mnist",
+        ),
+        ({"optimizer": "rmsprop"}, r"`optimizer` must be one of adam, sgd"),
+        ({"dtype": "float16"}, r"`dtype` must be one of float32, float64"),
+        ({"impl": "fast"}, r"`impl` must be one of im2col, naive"),
+    ],
+)
+def test_config_rejects_bad_values(changes, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**changes)
+
+
+def test_train_run_rejects_non_config():
+    with pytest.raises(TypeError, match="`config` must be a TrainConfig, got dict"):
+        train_run({"epochs": 1})
