@@ -187,3 +187,39 @@ def test_config_rejects_bad_values(changes, match):
 def test_train_run_rejects_non_config():
     with pytest.raises(TypeError, match="`config` must be a TrainConfig, got dict"):
         train_run({"epochs": 1})
+
+
+@pytest.fixture(scope="module")
+def micro_mnist_dir(tmp_path_factory):
+    """6 training and 4 test digits: few enough for the naive loops."""
+    from cnnumpy.data import read_idx, write_idx
+    from conftest import MNIST_DIR
+
+    folder = tmp_path_factory.mktemp("micro-mnist")
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    write_idx(folder / "train-images-idx3-ubyte.gz", images[:6])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:6])
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[6:10])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[6:10])
+    return folder
+
+
+def test_naive_impl_trains_to_the_same_weights(micro_mnist_dir, tmp_path):
+    """``--impl naive`` (the reference loops) and im2col give one result."""
+    base = TrainConfig(
+        data_dir=str(micro_mnist_dir),
+        epochs=1,
+        batch_size=3,
+        val_fraction=0.0,
+        dtype="float64",
+        plots=False,
+    )
+    fast = train_run(replace(base, out=str(tmp_path / "fast")))
+    naive = train_run(replace(base, impl="naive", out=str(tmp_path / "naive")))
+    assert naive.config.impl == "naive"
+    for key, value in last_weights(fast.out).items():
+        np.testing.assert_allclose(
+            last_weights(naive.out)[key], value, rtol=1e-9, atol=1e-12, err_msg=key
+        )
+    np.testing.assert_array_equal(naive.test.predictions, fast.test.predictions)
