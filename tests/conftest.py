@@ -75,14 +75,20 @@ def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     return x[:, None], y.astype(np.int64)
 
 
-@pytest.fixture(scope="session")
-def tiny_mnist_dir(tmp_path_factory) -> Path:
-    """A --data folder of 400 training and 100 test digits (real MNIST test digits)."""
-    folder = tmp_path_factory.mktemp("tiny-mnist")
+def write_mnist_dir(folder: Path, n_train: int, n_test: int) -> Path:
+    """A --data folder: the first n_train real MNIST test digits to train on, the
+    next n_test to test on, as the four IDX files."""
     images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
     labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
-    write_idx(folder / "train-images-idx3-ubyte.gz", images[:400])
-    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:400])
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[400:500])
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[400:500])
+    end = n_train + n_test
+    write_idx(folder / "train-images-idx3-ubyte.gz", images[:n_train])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:n_train])
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[n_train:end])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[n_train:end])
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_dir(tmp_path_factory) -> Path:
+    """A --data folder of 400 training and 100 test digits."""
+    return write_mnist_dir(tmp_path_factory.mktemp("tiny-mnist"), 400, 100)

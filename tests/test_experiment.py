@@ -79,6 +79,14 @@ def test_trained_model_predicts_like_the_run(config):
     again = trained.evaluate(test)
     assert again.accuracy == result.test.accuracy
     np.testing.assert_array_equal(again.predictions, result.test.predictions)
+    top = trained.top_classes(test.images[:5], k=3)
+    assert [row[0][0] for row in top] == [str(p) for p in result.test.predictions[:5]]
+    probs = [[p for _, p in row] for row in top]
+    assert all(r == sorted(r, reverse=True) and sum(r) <= 1 + 1e-6 for r in probs)
+    with pytest.raises(ValueError, match="`k` must be >= 1, got 0"):
+        trained.top_classes(test.images[:1], k=0)
+    with pytest.raises(ValueError, match=r"`images` must have shape \(N, 1, 28, 28\)"):
+        trained.top_classes(np.zeros((1, 1, 32, 32), np.uint8))
 
 
 def test_scheduler_steps_and_resumes_exactly(config, tmp_path):
@@ -192,17 +200,9 @@ def test_train_run_rejects_non_config():
 @pytest.fixture(scope="module")
 def micro_mnist_dir(tmp_path_factory):
     """6 training and 4 test digits: few enough for the naive loops."""
-    from cnnumpy.data import read_idx, write_idx
-    from conftest import MNIST_DIR
+    from conftest import write_mnist_dir
 
-    folder = tmp_path_factory.mktemp("micro-mnist")
-    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
-    write_idx(folder / "train-images-idx3-ubyte.gz", images[:6])
-    write_idx(folder / "train-labels-idx1-ubyte.gz", labels[:6])
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", images[6:10])
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels[6:10])
-    return folder
+    return write_mnist_dir(tmp_path_factory.mktemp("micro-mnist"), 6, 4)
 
 
 def test_naive_impl_trains_to_the_same_weights(micro_mnist_dir, tmp_path):

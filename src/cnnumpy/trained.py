@@ -27,6 +27,7 @@ from cnnumpy import nn
 from cnnumpy.checkpoint import CheckpointError, load_checkpoint
 from cnnumpy.data import Dataset
 from cnnumpy.models import create_model
+from cnnumpy.nn._layer import positive_int
 from cnnumpy.optim import Optimizer
 from cnnumpy.train import Evaluation, FitState, evaluate, predict_proba
 
@@ -163,6 +164,18 @@ class TrainedModel:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, K) of uint8 images (N, C, H, W)."""
         return predict_proba(self.model, self.normalize(images))
+
+    def top_classes(
+        self, images: np.ndarray, k: int = 3
+    ) -> list[list[tuple[str, float]]]:
+        """The ``k`` most likely (class name, probability) of each uint8 image."""
+        k = positive_int(k, "k")
+        probs = self.predict_proba(images)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [
+            [(self.class_names[c], float(row[c])) for c in top]
+            for row, top in zip(probs, order)
+        ]
 
     def evaluate(self, dataset: Dataset) -> Evaluation:
         """`cnnumpy.train.evaluate` on a raw (uint8) data set, normalized here."""

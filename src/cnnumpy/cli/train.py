@@ -236,11 +236,9 @@ def run_predict(args: argparse.Namespace) -> int:
     C, H, W = trained.input_shape
     loaded = [(path, data.load_images([path], size=(H, W))) for path in args.images]
     for path, images in loaded:
-        probs = trained.predict_proba(images)
-        order = np.argsort(-probs, axis=1, kind="stable")[:, : args.top]
-        for i, (row, top) in enumerate(zip(probs, order)):
+        for i, top in enumerate(trained.top_classes(images, args.top)):
             name = path if len(images) == 1 else f"{path}[{i}]"
-            guesses = ", ".join(f"{trained.class_names[k]} ({row[k]:.1%})" for k in top)
+            guesses = ", ".join(f"{label} ({p:.1%})" for label, p in top)
             print(f"{name}: {guesses}")
     return 0
 
