@@ -208,7 +208,7 @@ def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path):
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(data_dir, trained, tmp_path):
     out = ok(cnnumpy(["evaluate", trained / "best.npz", "--data", data_dir], tmp_path))
-    assert "on the test split of mnist-sample (100 images)" in out
+    assert f"on the test split of {data_dir} (100 images)" in out
     assert "accuracy" in out and "confusion matrix" in out
     assert len([line for line in out.splitlines() if line[:1].isdigit()]) == 10
 

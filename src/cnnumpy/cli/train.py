@@ -203,7 +203,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         progress=download_bar(),
     )
     result = trained.evaluate(test)
-    print(f"{args.checkpoint} on the test split of {name} ({len(test):,} images)")
+    source = name if data_dir is None else data_dir
+    print(f"{args.checkpoint} on the test split of {source} ({len(test):,} images)")
     print(result.report(trained.class_names))
     return 0
 
