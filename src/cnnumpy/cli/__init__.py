@@ -20,7 +20,7 @@ import logging
 import sys
 
 from cnnumpy.checkpoint import CheckpointError
-from cnnumpy.cli._args import PROG, Parser
+from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
 from cnnumpy.cli.explain import add_explain
 from cnnumpy.cli.train import add_evaluate, add_predict, add_summary, add_train
 
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, TypeError, ImportError, OSError, CheckpointError) as err:
         message = " ".join(str(err).split())  # one line, whatever the library said
         print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 PROG = "cnnumpy"
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 SHAPE_HELP = "four positive integers separated by commas"
 PAIR_HELP = "an integer, or two for height and width: 2 or 2,1"
 

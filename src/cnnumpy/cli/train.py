@@ -9,6 +9,7 @@ import numpy as np
 
 from cnnumpy import data
 from cnnumpy.cli._args import (
+    EXIT_INTERRUPTED,
     folder,
     fraction,
     nonnegative_int,
@@ -34,7 +35,6 @@ from cnnumpy.trained import load_trained
 
 __all__ = ["add_evaluate", "add_predict", "add_summary", "add_train"]
 
-EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
