@@ -321,3 +321,14 @@ def test_predict_with_a_checkpoint_from_another_model_shape(trained, tmp_path):
     write_idx(tmp_path / "big.idx", np.zeros((2, 32, 32), np.uint8))
     result = cnnumpy(["predict", trained / "best.npz", "big.idx"], tmp_path)
     assert result.returncode == 2 and "big.idx" in result.stderr
+
+
+def test_download_bar_follows_files_of_known_and_unknown_size(capsys):
+    from cnnumpy.cli._progress import download_bar
+
+    progress = download_bar()
+    for done, total in [(0, 100), (60, 100), (100, 100), (0, None), (5, None), (9, None)]:
+        progress(done, total)
+    err = capsys.readouterr().err
+    assert "100/100" in err  # a file of known size: bar to the end, closed
+    assert "download: 0.00B" in err  # then a new bar for one of unknown size
