@@ -111,6 +111,24 @@ def run_weights(folder: Path) -> dict[str, np.ndarray]:
     return load_checkpoint(folder / "last.npz")["model"]["state"]
 
 
+def test_patience_stops_a_diverging_run_early(data_dir, tmp_path):
+    args = [
+        *TRAIN,
+        "--data",
+        data_dir,
+        "--epochs",
+        "10",
+        "--lr",
+        "0.5",
+        "--patience",
+        "1",
+    ]
+    out = ok(cnnumpy([*args, "--out", tmp_path / "r", "--quiet"], tmp_path))
+    epochs = json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs"]
+    assert epochs < 10
+    assert f"Stopped early after epoch {epochs} of 10: no better validation loss" in out
+
+
 def test_same_seed_gives_identical_metrics_and_weights(data_dir, tmp_path):
     for name in ("a", "b"):
         ok(
@@ -327,7 +345,14 @@ def test_download_bar_follows_files_of_known_and_unknown_size(capsys):
     from cnnumpy.cli._progress import download_bar
 
     progress = download_bar()
-    for done, total in [(0, 100), (60, 100), (100, 100), (0, None), (5, None), (9, None)]:
+    for done, total in [
+        (0, 100),
+        (60, 100),
+        (100, 100),
+        (0, None),
+        (5, None),
+        (9, None),
+    ]:
         progress(done, total)
     err = capsys.readouterr().err
     assert "100/100" in err  # a file of known size: bar to the end, closed

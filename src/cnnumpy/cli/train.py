@@ -69,9 +69,17 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     assert result.test is not None  # set whenever the run was not interrupted
+    config = result.config
+    if result.state.epoch < config.epochs:
+        print(
+            f"Stopped early after epoch {result.state.epoch} of {config.epochs}: "
+            f"no better {'validation' if config.val_fraction else 'training'} loss "
+            f"for {config.patience} epochs (--patience)"
+        )
+    source = config.dataset if config.data_dir is None else config.data_dir
     print(
         f"Test accuracy: {result.test.accuracy:.2%} (loss {result.test.loss:.4f}) "
-        f"on {len(result.test.predictions):,} images of {result.config.dataset}"
+        f"on {len(result.test.predictions):,} images of {source}"
     )
     if not args.quiet:
         print(f"Run folder: {result.out}")
