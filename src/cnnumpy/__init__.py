@@ -5,8 +5,17 @@ one matrix product, and folds gradients back (col2im). Layers, optimizers and
 their results match PyTorch's.
 """
 
-from cnnumpy import functional, nn, optim, reference
+from cnnumpy import data, functional, models, nn, optim, reference, train
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", "nn", "optim", "reference"]
+__all__ = [
+    "__version__",
+    "data",
+    "functional",
+    "models",
+    "nn",
+    "optim",
+    "reference",
+    "train",
+]
