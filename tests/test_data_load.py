@@ -321,3 +321,23 @@ def test_mnist_sample_file_errors_name_the_file(tmp_path, content, message):
     path.write_bytes(gzip.compress(content.encode()))
     with pytest.raises(ValueError, match=re.escape(str(path)) + ": " + message):
         _sample.read_sample(path)
+
+
+def test_load_test_set_needs_only_the_test_files(tmp_path):
+    from cnnumpy.data import DatasetNotFoundError, load_test_set
+    from conftest import MNIST_DIR
+
+    test = load_test_set("mnist", data_dir=MNIST_DIR)
+    assert test.images.shape == (10_000, 1, 28, 28) and test.name == "mnist"
+    assert test.class_names == tuple("0123456789")
+    with pytest.raises(DatasetNotFoundError, match=r"expected exactly one test images"):
+        load_test_set("mnist", data_dir=tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([3, 12], np.uint8))
+    with pytest.raises(
+        ValueError, match=r"t10k-labels.*labels go up to 12, but 'mnist'"
+    ):
+        load_test_set("mnist", data_dir=tmp_path)
+    assert len(load_test_set("letters", data_dir=tmp_path).class_names) == 13
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        load_test_set("mnist", data_dir=tmp_path / "none")
