@@ -300,6 +300,150 @@ class _SaveEvery(Callback):
         self.save(state)
 
 
+@dataclass
+class _Data:
+    """The splits of a run, normalized, and their description for checkpoints."""
+
+    train: cdata.Dataset
+    val: cdata.Dataset | None
+    test: cdata.Dataset
+    test_raw: cdata.Dataset  # uint8, for the picture of misclassified digits
+    model_config: dict[str, int]
+    info: dict[str, Any]
+
+
+@dataclass
+class _Training:
+    """What changes while training: the model, its optimizer and the fit state."""
+
+    model: Any
+    optimizer: optim.Optimizer
+    scheduler: optim.StepLR | None
+    state: FitState
+
+
+def _out_folder(config: TrainConfig, resuming: bool) -> Path:
+    out = Path(config.out) if config.out is not None else _fresh_out(config)
+    if not resuming and (out / "last.npz").exists():
+        raise FileExistsError(
+            f"`out` folder {str(out)!r} already holds a run (last.npz): pass "
+            f"--resume {out / 'last.npz'} to continue it, or another --out"
+        )
+    return out
+
+
+def _prepare_data(
+    config: TrainConfig, progress: Callable[[int, int | None], None] | None
+) -> _Data:
+    """Load, split off validation, normalize with the training part's statistics."""
+    train_full, test = cdata.load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        cache_dir=config.cache_dir,
+        download=config.download,
+        progress=progress,
+    )
+    train_raw, val_raw = split_validation(train_full, config.val_fraction, config.seed)
+    mean, std = cdata.normalization_stats(train_raw)
+    dtype = np.dtype(config.dtype)
+    train = train_raw.normalized(mean, std, dtype)
+    val = None if val_raw is None else val_raw.normalized(mean, std, dtype)
+    C, H, W = (int(n) for n in train.images.shape[1:])
+    if H != W:
+        raise ValueError(f"models take square images, the data set has {H}x{W}")
+    return _Data(
+        train=train,
+        val=val,
+        test=test.normalized(mean, std, dtype),
+        test_raw=test,
+        model_config={
+            "num_classes": len(train.class_names),
+            "in_channels": C,
+            "input_size": H,
+        },
+        info={
+            "dataset": config.dataset,
+            "class_names": list(train.class_names),
+            "input_shape": [C, H, W],
+            "normalization": {"mean": mean, "std": std},
+            "sizes": {
+                "train": len(train),
+                "val": 0 if val is None else len(val),
+                "test": len(test),
+            },
+        },
+    )
+
+
+def _new_training(config: TrainConfig, data: _Data) -> _Training:
+    model = create_model(
+        config.model,
+        **data.model_config,
+        rng=np.random.default_rng(config.seed),
+        dtype=config.dtype,
+        impl=config.impl,
+    )
+    optimizer = _make_optimizer(config, model.parameters())
+    return _Training(model, optimizer, _make_scheduler(config, optimizer), FitState())
+
+
+def _restored_training(
+    config: TrainConfig, data: _Data, tree: dict[str, Any]
+) -> _Training:
+    """The training state of checkpoint ``tree``, checked against today's data."""
+    where = f"checkpoint {config.resume!r}"
+    saved = tree.get("data", {}).get("normalization")
+    if saved != data.info["normalization"]:
+        raise CheckpointError(
+            f"{where} was trained on other data: its normalization {saved} "
+            f"differs from {data.info['normalization']} computed now"
+        )
+    model = build_model(tree, where, config.impl)
+    optimizer = _make_optimizer(config, model.parameters())
+    try:
+        optimizer.load_state_dict(tree["optimizer"]["state"])
+        scheduler = _make_scheduler(config, optimizer)
+        if scheduler is not None:
+            scheduler.load_state_dict(tree["scheduler"])
+        state = FitState.from_dict(tree["progress"])
+        restore_rngs(model, tree.get("rng", {}))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: cannot restore training: {err}") from None
+    if state.epoch >= config.epochs:
+        raise ValueError(
+            f"`epochs` (={config.epochs}) must exceed the {state.epoch} epochs "
+            f"the checkpoint has done"
+        )
+    return _Training(model, optimizer, scheduler, state)
+
+
+def _saver(
+    path: Path, config: TrainConfig, data: _Data, run: _Training
+) -> Callable[[FitState], None]:
+    """A function that writes the checkpoint of ``run`` at a state to ``path``."""
+
+    def write(state: FitState) -> None:
+        save_checkpoint(
+            path,
+            training_checkpoint(
+                config=config.saved(),
+                model=run.model,
+                model_info={
+                    "name": config.model,
+                    "config": data.model_config,
+                    "dtype": config.dtype,
+                },
+                data_info=data.info,
+                optimizer=run.optimizer,
+                optimizer_name=config.optimizer,
+                state=state,
+                scheduler=None if run.scheduler is None else run.scheduler.state_dict(),
+            ),
+        )
+
+    return write
+
+
 def train_run(
     config: TrainConfig,
     *,
@@ -327,148 +471,49 @@ def train_run(
     tree = None
     if config.resume is not None:
         config, tree = _resumed_config(config)
-    out = Path(config.out) if config.out is not None else _fresh_out(config)
-    if tree is None and (out / "last.npz").exists():
-        raise FileExistsError(
-            f"`out` folder {str(out)!r} already holds a run (last.npz): pass "
-            f"--resume {out / 'last.npz'} to continue it, or another --out"
-        )
-
-    train_full, test = cdata.load_dataset(
-        config.dataset,
-        data_dir=config.data_dir,
-        cache_dir=config.cache_dir,
-        download=config.download,
-        progress=progress,
+    out = _out_folder(config, resuming=tree is not None)
+    data = _prepare_data(config, progress)
+    run = (
+        _new_training(config, data)
+        if tree is None
+        else (_restored_training(config, data, tree))
     )
-    train_raw, val_raw = split_validation(train_full, config.val_fraction, config.seed)
-    mean, std = cdata.normalization_stats(train_raw)
-    dtype = np.dtype(config.dtype)
-    train, test_n = (d.normalized(mean, std, dtype) for d in (train_raw, test))
-    val = None if val_raw is None else val_raw.normalized(mean, std, dtype)
-    C, H, W = train.images.shape[1:]
-    if H != W:
-        raise ValueError(f"models take square images, the data set has {H}x{W}")
-    model_info = {
-        "name": config.model,
-        "config": {
-            "num_classes": len(train.class_names),
-            "in_channels": int(C),
-            "input_size": int(H),
-        },
-        "dtype": config.dtype,
-    }
-    data_info = {
-        "dataset": config.dataset,
-        "class_names": list(train.class_names),
-        "input_shape": [int(C), int(H), int(W)],
-        "normalization": {"mean": mean, "std": std},
-        "sizes": {
-            "train": len(train),
-            "val": 0 if val is None else len(val),
-            "test": len(test_n),
-        },
-    }
-
-    if tree is None:
-        model = create_model(
-            config.model,
-            **model_info["config"],
-            rng=np.random.default_rng(config.seed),
-            dtype=dtype,
-            impl=config.impl,
-        )
-        optimizer = _make_optimizer(config, model.parameters())
-        scheduler = _make_scheduler(config, optimizer)
-        state = FitState()
-    else:
-        where = f"checkpoint {config.resume!r}"
-        if tree.get("data", {}).get("normalization") != data_info["normalization"]:
-            raise CheckpointError(
-                f"{where} was trained on other data: its normalization "
-                f"{tree.get('data', {}).get('normalization')} differs from "
-                f"{data_info['normalization']} computed now"
-            )
-        model = build_model(tree, where, config.impl)
-        optimizer = _make_optimizer(config, model.parameters())
-        try:
-            optimizer.load_state_dict(tree["optimizer"]["state"])
-            scheduler = _make_scheduler(config, optimizer)
-            if scheduler is not None:
-                scheduler.load_state_dict(tree["scheduler"])
-            state = FitState.from_dict(tree["progress"])
-            restore_rngs(model, tree.get("rng", {}))
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{where}: cannot restore training: {err}") from None
-        if state.epoch >= config.epochs:
-            raise ValueError(
-                f"`epochs` (={config.epochs}) must exceed the {state.epoch} epochs "
-                f"the checkpoint has done"
-            )
-
     out.mkdir(parents=True, exist_ok=True)
 
-    def save(name: str) -> Callable[[FitState], None]:
-        def write(state: FitState) -> None:
-            save_checkpoint(
-                out / name,
-                training_checkpoint(
-                    config=config.saved(),
-                    model=model,
-                    model_info=model_info,
-                    data_info=data_info,
-                    optimizer=optimizer,
-                    optimizer_name=config.optimizer,
-                    state=state,
-                    scheduler=None if scheduler is None else scheduler.state_dict(),
-                ),
-            )
-
-        return write
-
-    monitor = "val_accuracy" if val is not None else "train_loss"
-    all_callbacks: list[Callback] = (
-        [] if scheduler is None else [_StepScheduler(scheduler)]
+    # The scheduler steps first, so checkpoints hold the next epoch's rate.
+    monitor = "val_accuracy" if data.val is not None else "train_loss"
+    steps: list[Callback] = (
+        [] if run.scheduler is None else [_StepScheduler(run.scheduler)]
     )
-    all_callbacks += [
-        BestCheckpoint(save("best.npz"), monitor=monitor),
-        _SaveEvery(save("last.npz")),
+    steps += [
+        BestCheckpoint(_saver(out / "best.npz", config, data, run), monitor=monitor),
+        _SaveEvery(_saver(out / "last.npz", config, data, run)),
     ]
     if config.patience is not None:
-        all_callbacks.append(
-            EarlyStopping(
-                "val_loss" if val is not None else "train_loss", config.patience
-            )
-        )
-    all_callbacks += list(callbacks)
-    log.info(
-        "training %s on %s: %d images, run folder %s",
-        config.model,
-        config.dataset,
-        len(train),
-        out,
-    )
+        loss = "val_loss" if data.val is not None else "train_loss"
+        steps.append(EarlyStopping(loss, config.patience))
+    log.info("training %s on %s, run folder %s", config.model, config.dataset, out)
     state = fit(
-        model,
-        optimizer,
-        train,
+        run.model,
+        run.optimizer,
+        data.train,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        val=val,
+        val=data.val,
         seed=config.seed,
-        callbacks=all_callbacks,
-        state=state,
+        callbacks=[*steps, *callbacks],
+        state=run.state,
     )
     result = RunResult(
         out=out, config=config, state=state, interrupted=state.interrupted
     )
     if result.interrupted:
-        save("last.npz")(state)
+        _saver(out / "last.npz", config, data, run)(state)
         result.files.append(out / "last.npz")
         return result
 
-    result.test = evaluate(model, test_n)
-    result.metrics = _metrics(config, state, result.test, data_info, monitor)
+    result.test = evaluate(run.model, data.test)
+    result.metrics = _metrics(config, state, result.test, data.info, monitor)
     atomic_write_bytes(
         out / "metrics.json", json.dumps(result.metrics, indent=2).encode("utf-8")
     )
@@ -477,7 +522,7 @@ def train_run(
         out / n for n in ("best.npz", "last.npz", "metrics.json", "history.csv")
     ]
     if config.plots:
-        result.files += _plots(out, state, result.test, test, model)
+        result.files += _plots(out, state, result.test, data.test_raw, run.model)
     return result
 
 
