@@ -12,6 +12,7 @@ Layers are named as a PyTorch user would write them (``conv1``, ``pool1``,
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,8 +42,8 @@ def flat_features(input_size: int) -> int:
 
 
 def _lenet(
-    activation: type[nn.Module],
-    pool: type[nn.Module],
+    activation: Callable[[], nn.Module],
+    pool: Callable[..., nn.Module],
     num_classes: int,
     in_channels: int,
     input_size: int,
