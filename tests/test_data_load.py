@@ -339,5 +339,8 @@ def test_load_test_set_needs_only_the_test_files(tmp_path):
     ):
         load_test_set("mnist", data_dir=tmp_path)
     assert len(load_test_set("letters", data_dir=tmp_path).class_names) == 13
-    with pytest.raises(NotADirectoryError, match="is not a folder"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         load_test_set("mnist", data_dir=tmp_path / "none")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        load_test_set("mnist", data_dir=tmp_path / "file")

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from cnnumpy.data import _folder, _sample
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.download import DownloadError, Progress
@@ -255,21 +257,9 @@ def load_test_set(
         )[1]
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a str, got {type(name).__name__}")
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"`data_dir` {folder} is not a folder")
-    try:
-        files = _folder.find_idx_files(folder, ("test images", "test labels"))
-    except FileNotFoundError as err:
-        raise DatasetNotFoundError(str(err)) from err
+    files = _find_files(Path(data_dir), ("test images", "test labels"))
     images, labels = _folder.read_split(files["test images"], files["test labels"])
-    top = int(labels.max(initial=0))
-    class_names = CLASS_NAMES.get(name, tuple(str(i) for i in range(top + 1)))
-    if top >= len(class_names):
-        raise ValueError(
-            f"{files['test labels']}: labels go up to {top}, but {name!r} has "
-            f"{len(class_names)} classes"
-        )
+    class_names = _class_names(name, {files["test labels"]: labels})
     return Dataset(images, labels, class_names, name)
 
 
@@ -299,16 +289,36 @@ def _load_sample() -> tuple[Dataset, Dataset]:
     return train, test
 
 
-def _load_folder(name: str, folder: Path) -> tuple[Dataset, Dataset]:
+def _find_files(
+    folder: Path, roles: tuple[str, ...] = _folder.ROLES
+) -> dict[str, Path]:
+    """The IDX file of each role in the ``data_dir`` folder."""
     if not folder.exists():
         raise FileNotFoundError(f"`data_dir` {folder} does not exist")
     if not folder.is_dir():
         raise NotADirectoryError(f"`data_dir` {folder} is not a folder")
     try:
-        files = _folder.find_idx_files(folder)
+        return _folder.find_idx_files(folder, roles)
     except FileNotFoundError as err:
         raise DatasetNotFoundError(str(err)) from err
-    return _load_files(name, files)
+
+
+def _load_folder(name: str, folder: Path) -> tuple[Dataset, Dataset]:
+    return _load_files(name, _find_files(folder))
+
+
+def _class_names(name: str, labels_by_file: dict[Path, np.ndarray]) -> tuple[str, ...]:
+    """The known names of ``name``'s classes, else '0' .. the largest label;
+    every label must fit them (the file is named if one does not)."""
+    top = max(int(labels.max(initial=0)) for labels in labels_by_file.values())
+    class_names = CLASS_NAMES.get(name, tuple(str(i) for i in range(top + 1)))
+    for path, labels in labels_by_file.items():
+        if labels.max(initial=0) >= len(class_names):
+            raise ValueError(
+                f"{path}: labels go up to {labels.max()}, but {name!r} has "
+                f"{len(class_names)} classes"
+            )
+    return class_names
 
 
 def _load_files(name: str, files: dict[str, Path]) -> tuple[Dataset, Dataset]:
@@ -323,17 +333,10 @@ def _load_files(name: str, files: dict[str, Path]) -> tuple[Dataset, Dataset]:
             f"{files['test images']} holds images of shape {test_images.shape[1:]}, "
             f"but {files['train images']} holds {train_images.shape[1:]}"
         )
-    top = int(max(train_labels.max(initial=0), test_labels.max(initial=0)))
-    class_names = CLASS_NAMES.get(name, tuple(str(i) for i in range(top + 1)))
-    for path, labels in (
-        (files["train labels"], train_labels),
-        (files["test labels"], test_labels),
-    ):
-        if labels.max(initial=0) >= len(class_names):
-            raise ValueError(
-                f"{path}: labels go up to {labels.max()}, but {name!r} has "
-                f"{len(class_names)} classes"
-            )
+    class_names = _class_names(
+        name,
+        {files["train labels"]: train_labels, files["test labels"]: test_labels},
+    )
     return (
         Dataset(train_images, train_labels, class_names, name),
         Dataset(test_images, test_labels, class_names, name),
