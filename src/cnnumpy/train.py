@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnumpy import functional as F
 from cnnumpy import nn
 from cnnumpy.callbacks import BestCheckpoint, Callback, EarlyStopping, FitState
 from cnnumpy.data import DataLoader, Dataset
@@ -334,11 +335,7 @@ def predict_proba(
     try:
         chunks = []
         for start in range(0, len(images), batch_size):
-            logits = np.asarray(model(images[start : start + batch_size]))
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            np.exp(shifted, out=shifted)
-            shifted /= shifted.sum(axis=1, keepdims=True)
-            chunks.append(shifted)
+            chunks.append(F.softmax(model(images[start : start + batch_size]), dim=1))
     finally:
         model.train(was_training)
     return np.concatenate(chunks)
@@ -367,8 +364,7 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 1000) -> Evaluat
     tiny = np.finfo(probs.dtype).tiny
     loss = float(-np.log(np.maximum(picked, tiny)).mean())
     predictions = probs.argmax(axis=1).astype(np.int64)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (labels, predictions), 1)
+    confusion = np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
     totals = confusion.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.diag(confusion) / totals
