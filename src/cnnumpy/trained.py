@@ -17,7 +17,7 @@ Layout of the tree (arrays stored in the ``.npz``, the rest in its JSON)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 from cnnumpy import nn
 from cnnumpy.checkpoint import CheckpointError, load_checkpoint
 from cnnumpy.data import Dataset
+from cnnumpy.data.dataset import normalize
 from cnnumpy.models import create_model
 from cnnumpy.nn._layer import positive_int
 from cnnumpy.optim import Optimizer
@@ -156,10 +157,7 @@ class TrainedModel:
                 f"`images` must have shape (N, {', '.join(map(str, self.input_shape))})"
                 f" for this model, got {images.shape}"
             )
-        x = images.astype(self.dtype) / self.dtype.type(255)
-        x -= self.dtype.type(self.mean)
-        x /= self.dtype.type(self.std)
-        return x
+        return normalize(images, self.mean, self.std, self.dtype)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, K) of uint8 images (N, C, H, W)."""
@@ -195,8 +193,7 @@ class TrainedModel:
                 f"data set {dataset.name!r} has images of shape "
                 f"{dataset.images.shape[1:]}, the model takes {self.input_shape}"
             )
-        images = self.normalize(dataset.images)
-        return evaluate(self.model, replace(dataset, images=images))
+        return evaluate(self.model, dataset.normalized(self.mean, self.std, self.dtype))
 
 
 def load_trained(path: str | Path, impl: str = "im2col") -> TrainedModel:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Dataset", "normalization_stats"]
+__all__ = ["Dataset", "normalization_stats", "normalize"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,23 +145,36 @@ class Dataset:
         >>> data.normalized(0.5, 0.5).images
         array([[[[-1.,  1.]]]], dtype=float32)
         """
-        dtype = np.dtype(dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"`dtype` must be a floating dtype, got {dtype}")
-        for arg, value in (("mean", mean), ("std", std)):
-            real = (int, float, np.integer, np.floating)
-            if isinstance(value, bool) or not isinstance(value, real):
-                raise TypeError(f"`{arg}` must be a float, got {value!r}")
-            if not np.isfinite(value):
-                raise ValueError(f"`{arg}` must be finite, got {value!r}")
-        if not std > 0:
-            raise ValueError(f"`std` must be > 0, got {std!r}")
-        x = self.images.astype(dtype)
-        if self.images.dtype == np.uint8:
-            x /= 255
-        x -= dtype.type(mean)
-        x /= dtype.type(std)
+        x = normalize(self.images, mean, std, dtype)
         return Dataset(x, self.labels, self.class_names, self.name)
+
+
+def normalize(
+    images: np.ndarray, mean: float, std: float, dtype: npt.DTypeLike = np.float32
+) -> np.ndarray:
+    """``(x - mean) / std`` in ``dtype``, ``x`` the pixels in [0, 1].
+
+    uint8 images are divided by 255 first; float images are taken as already
+    scaled. `Dataset.normalized` applies this to a data set's images.
+    """
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"`dtype` must be a floating dtype, got {dtype}")
+    for arg, value in (("mean", mean), ("std", std)):
+        real = (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, real):
+            raise TypeError(f"`{arg}` must be a float, got {value!r}")
+        if not np.isfinite(value):
+            raise ValueError(f"`{arg}` must be finite, got {value!r}")
+    if not std > 0:
+        raise ValueError(f"`std` must be > 0, got {std!r}")
+    images = np.asarray(images)
+    x = images.astype(dtype)
+    if images.dtype == np.uint8:
+        x /= 255
+    x -= dtype.type(mean)
+    x /= dtype.type(std)
+    return x
 
 
 def _is_int_dtype(dtype: np.dtype) -> bool:
