@@ -36,6 +36,8 @@ from cnnumpy.checkpoint import (
     save_checkpoint,
 )
 from cnnumpy.models import MODELS, create_model
+from cnnumpy.nn._layer import IMPLS as ENGINES
+from cnnumpy.nn.module import FLOAT_DTYPES
 from cnnumpy.train import (
     BestCheckpoint,
     Callback,
@@ -63,8 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
-DTYPES = ("float32", "float64")
-IMPLS = ("im2col", "naive")
+DTYPES = tuple(dt.name for dt in FLOAT_DTYPES)  # ('float32', 'float64')
+IMPLS = tuple(ENGINES)  # ('im2col', 'naive')
 # Settings a resumed run may change: where files go and how it runs, not what
 # it computes. Everything else comes from the checkpoint.
 RESUMABLE = frozenset({"epochs", "out", "data_dir", "cache_dir", "plots", "download"})
