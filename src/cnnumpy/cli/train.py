@@ -24,6 +24,7 @@ from cnnumpy.cli._progress import (
     download_bar,
 )
 from cnnumpy.experiment import (
+    DTYPES,
     IMPLS,
     OPTIMIZERS,
     TrainConfig,
@@ -173,9 +174,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="stop early after N epochs without a better validation loss",
     )
-    p.add_argument(
-        "--dtype", choices=("float32", "float64"), help=f"(default: {d['dtype']})"
-    )
+    p.add_argument("--dtype", choices=DTYPES, help=f"(default: {d['dtype']})")
     p.add_argument(
         "--impl",
         choices=IMPLS,
