@@ -192,6 +192,28 @@ def test_config_rejects_bad_values(changes, match):
         TrainConfig(**changes)
 
 
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (
+            ("data", 0.1, 0),
+            TypeError,
+            "`dataset` must be a cnnumpy.data.Dataset, got str",
+        ),
+        ((None, -0.1, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got -0.1"),
+        ((None, 1.0, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got 1.0"),
+        ((None, 0.1, -2), ValueError, "`seed` must be an integer >= 0, got -2"),
+    ],
+)
+def test_split_validation_rejects_bad_arguments(args, error, match):
+    data = Dataset(
+        np.zeros((10, 1, 2, 2), np.uint8), np.zeros(10, np.int64), ("0",), "t"
+    )
+    dataset, fraction, seed = args
+    with pytest.raises(error, match=match):
+        split_validation(data if dataset is None else dataset, fraction, seed)
+
+
 def test_train_run_rejects_non_config():
     with pytest.raises(TypeError, match="`config` must be a TrainConfig, got dict"):
         train_run({"epochs": 1})

@@ -169,6 +169,11 @@ def test_summary_rejects_bad_input_shapes(shape):
         summary(lenet5(), shape)
 
 
+def test_count_parameters_rejects_non_modules():
+    with pytest.raises(TypeError, match=r"`module` must be an nn\.Module, got dict"):
+        count_parameters({})
+
+
 def test_summary_rejects_non_sequential():
     with pytest.raises(
         TypeError, match=r"`model` must be an nn\.Sequential, got Conv2d"

@@ -191,6 +191,18 @@ def split_validation(
     The validation part is ``round(fraction * len)`` images drawn at random
     with ``default_rng(seed)``; both parts keep the original order.
     """
+    if not isinstance(dataset, cdata.Dataset):
+        raise TypeError(
+            f"`dataset` must be a cnnumpy.data.Dataset, got {type(dataset).__name__}"
+        )
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0 <= fraction < 1)
+    ):
+        raise ValueError(f"`val_fraction` must be in [0, 1), got {fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be an integer >= 0, got {seed!r}")
     n_val = round(fraction * len(dataset))
     if n_val == 0:
         return dataset, None

@@ -19,6 +19,8 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     parameters (BatchNorm's running mean and variance), as Keras counts them;
     the step counter ``num_batches_tracked`` is not a weight and is left out.
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"`module` must be an nn.Module, got {type(module).__name__}")
     trainable = sum(p.data.size for p in module.parameters())
     frozen = sum(
         b.size
