@@ -254,6 +254,12 @@ def resume_config(path: str | Path, **changes: Any) -> TrainConfig:
         ``cache_dir``, ``download``, ``plots``. Others may be given only with
         the value the checkpoint has.
     """
+    known = {f.name for f in fields(TrainConfig)} - {"resume"}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise TypeError(
+            f"resume_config() got unknown settings {unknown}; known: {sorted(known)}"
+        )
     saved, _ = _saved_config(Path(path))
     return replace(TrainConfig(**saved), **changes, resume=str(path))
 
