@@ -131,6 +131,8 @@ def test_resume_refuses_other_data_and_other_settings(config, tmp_path, tiny_mni
         ValueError, match=r"`batch_size` \(=20\) differs from the checkpoint's 50"
     ):
         train_run(resume_config(last, epochs=2, batch_size=20))
+    with pytest.raises(TypeError, match=r"unknown settings \['epoch'\]"):
+        resume_config(last, epoch=2)
     other = tmp_path / "other"
     other.mkdir()
     for f in tiny_mnist_dir.iterdir():
