@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional._checks import check_grad
 
 __all__ = [
@@ -73,16 +74,19 @@ def leaky_relu_backward(
 
 def tanh(x: np.ndarray) -> np.ndarray:
     """Hyperbolic tangent."""
-    return np.tanh(_check_float(x))
+    return _parallel.unary(np.tanh, _check_float(x))
 
 
 def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy * (1 - y**2)`` with ``y = tanh(x)``."""
     check_grad(dy, _check_float(y, "y").shape)
-    out = np.multiply(y, y)
+    return _parallel.elementwise(_tanh_grad, np.empty_like(y), y, dy, cost=3)
+
+
+def _tanh_grad(out: np.ndarray, y: np.ndarray, dy: np.ndarray) -> None:
+    np.multiply(y, y, out=out)
     np.subtract(1, out, out=out)
     out *= dy
-    return out
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, conv_geometry
-from cnnumpy.functional.im2col import chwn, fold, nchw, windows
+from cnnumpy.functional.im2col import chwn, crop, fold_into, nchw, padded_zeros, windows
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
@@ -111,13 +112,24 @@ def conv2d_forward(
     cols3 = cols.reshape(groups, -1, shape[1])  # (g, Cg*kH*kW, L*N)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
     rows = max(1, BLOCK_BYTES // (shape[0] * row * x.itemsize))
-    for a in range(0, out_h, rows):
-        b = min(a + rows, out_h)
-        cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
-        np.matmul(w3, cols3[:, :, a * row : b * row], out=y3[:, :, a * row : b * row])
+    b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
+
+    def out_rows(start: int, stop: int) -> None:
+        for a in range(start, stop, rows):
+            b = min(a + rows, stop)
+            cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
+            yb = y3[:, :, a * row : b * row]
+            np.matmul(w3, cols3[:, :, a * row : b * row], out=yb)
+            if b3 is not None:
+                yb += b3
+
+    # Each thread fills and multiplies its own share of the output rows, in
+    # blocks that stay in its cache. (This product's output is large, so
+    # np.matmul lets go of the GIL.)
+    k = _parallel.gemm_parts(out_h, shape[0] * row * F)
+    with _parallel.blas_threads(1):
+        _parallel.split(out_rows, out_h, k=k)
     y2 = y3.reshape(F, -1)  # (F, L*N)
-    if bias is not None:
-        y2 += bias[:, None]
     y = nchw(y2.reshape(F, out_h, out_w, N))
     return y, Conv2dContext(cols, weight, bias is not None, x.shape, geom, groups)
 
@@ -159,24 +171,41 @@ def conv2d_backward(
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
     cols = ctx.cols
     if g == 1:
-        w2 = ctx.weight.reshape(F, -1)  # (F, C*kH*kW)
-        # (cols @ dy2.T).T, not dy2 @ cols.T: OpenBLAS runs this long-K,
-        # small-output product faster with the big matrix on the left.
-        dweight = (cols @ dy2.T).T.reshape(ctx.weight.shape)
-        dcols = (w2.T @ dy2) if input_grad else None  # (C*kH*kW, L*N)
+        # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
+        # between the threads, and a block of its rows is contiguous.
+        dweight = _parallel.matmul(cols, dy2.T).T.reshape(ctx.weight.shape)
     else:
-        w3 = ctx.weight.reshape(g, F // g, -1)  # (g, F/g, Cg*kH*kW)
         dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
         cols3 = cols.reshape(g, -1, cols.shape[1])  # (g, Cg*kH*kW, L*N)
         dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
         dweight = dweight.reshape(ctx.weight.shape)
-        dcols = np.matmul(w3.transpose(0, 2, 1), dy3) if input_grad else None
-    dx = (
-        None
-        if dcols is None
-        else fold(dcols.reshape(C * kH * kW, -1), ctx.input_shape, ctx.geom)
-    )
+    dx = _input_grad(dy2, ctx) if input_grad else None
     return dx, dweight, dbias
+
+
+def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
+    """``col2im(weight2d.T @ dy2)``, each thread on its own input channels.
+
+    A thread makes the rows of ``weight2d.T @ dy2`` for its channels and folds
+    them at once, while they are in its cache.
+    """
+    N, C = ctx.input_shape[:2]
+    F, g = ctx.weight.shape[0], ctx.groups
+    Cg, kk = C // g, ctx.geom.kernel[0] * ctx.geom.kernel[1]
+    w4 = ctx.weight.reshape(g, F // g, Cg, kk)
+    dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
+    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy2.dtype)  # (C, Hp, Wp, N)
+
+    def channels(c0: int, c1: int) -> None:
+        for gi in range(c0 // Cg, (c1 - 1) // Cg + 1):  # the groups c0..c1 touch
+            a, b = max(c0, gi * Cg), min(c1, (gi + 1) * Cg)
+            wT = w4[gi, :, a - gi * Cg : b - gi * Cg].reshape(F // g, -1).T
+            fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom)  # (b-a)*kk rows
+
+    k = _parallel.gemm_parts(C, kk * dy2.shape[1] * (F // g))
+    with _parallel.blas_threads(1):
+        _parallel.split(channels, C, k=k)
+    return crop(dxp, ctx.input_shape, ctx.geom)
 
 
 def conv2d(

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional._checks import (
     Geometry,
     check_array,
@@ -147,13 +148,29 @@ def fold(
     One strided ``+=`` per kernel offset, never ``np.add.at``: within one offset
     no two windows touch the same pixel, so plain in-place addition is exact.
     """
-    N, C = input_shape[:2]
+    C = input_shape[1]
+    dxp = padded_zeros(input_shape, geom, cols.dtype)
+    rows = cols.reshape(C, -1, cols.shape[1])  # (C, kH*kW, L*N)
+
+    def channels(c0: int, c1: int) -> None:
+        fold_into(dxp[c0:c1], rows[c0:c1], geom)
+
+    # Channels never share a pixel, so each thread folds its own.
+    _parallel.split(channels, C, rows[0].size)
+    return crop(dxp, input_shape, geom)
+
+
+def fold_into(dxp: np.ndarray, cols: np.ndarray, geom: Geometry) -> None:
+    """Add columns onto a padded (C, Hp, Wp, N) grid: col2im's sum, in place.
+
+    ``cols`` holds the rows of the same C channels, (C*kH*kW, L*N) or any
+    shape of that size.
+    """
+    C, N = dxp.shape[0], dxp.shape[3]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
     cols6 = cols.reshape(C, kH, kW, out_h, out_w, N)
-    dxp = padded_zeros(input_shape, geom, cols.dtype)
     for i, j, sh, sw in taps(geom):
         dxp[:, sh, sw] += cols6[:, i, j]
-    return crop(dxp, input_shape, geom)
 
 
 def im2col(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional._checks import check_grad
 
 __all__ = ["flatten", "flatten_backward", "linear", "linear_backward"]
@@ -58,7 +59,10 @@ def linear(
     ndarray, shape (*, out_features)
     """
     _check_linear(x, weight, bias)
-    y = x @ weight.T  # BLAS reads the transpose in place: no copy
+    if x.ndim == 2:
+        y = _parallel.matmul(x, weight.T)  # BLAS reads the transpose in place
+    else:
+        y = x @ weight.T
     if bias is not None:
         y += bias
     return y
@@ -80,9 +84,13 @@ def linear_backward(
     check_grad(dy, (*x.shape[:-1], weight.shape[0]))
     dy2 = dy.reshape(-1, weight.shape[0])  # (M, out)
     x2 = x.reshape(-1, weight.shape[1])  # (M, in)
-    dweight = dy2.T @ x2
+    dweight = _parallel.matmul(dy2.T, x2)
     dbias = dy2.sum(axis=0) if has_bias else None
-    dx = (dy @ weight) if input_grad else None
+    dx = (
+        _parallel.matmul(dy2, weight).reshape(dy.shape[:-1] + weight.shape[1:])
+        if input_grad
+        else None
+    )
     return dx, dweight, dbias
 
 

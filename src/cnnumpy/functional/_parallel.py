@@ -1,0 +1,313 @@
+"""Split the engine's big array operations across the cores.
+
+NumPy runs each element-wise op on one core, and its BLAS threads busy-wait
+after every matrix product: a second core that the op could use is spinning
+instead. So the engine does its own threading. An op that is worth it cuts its
+work into ``get_num_threads()`` parts (channels, output rows, flat halves of an
+array) and runs them at once: one part in the calling thread, the others in
+resident worker threads. NumPy releases the GIL inside its loops and BLAS
+calls, so the parts really run in parallel. While they run, BLAS is held to
+one thread (when its controls can be found), so no BLAS thread spins on a core
+that a part needs.
+
+Splitting changes nothing in element-wise ops and copies. A product split along
+its summed axis (the weight gradient) adds the parts' partial sums: the result
+is reproducible for a given thread count, and differs in the last bits between
+thread counts, as a multi-threaded BLAS does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ctypes
+import functools
+import glob
+import itertools
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads"]
+
+# Below this many elements per part, handing work to another thread costs
+# more than it saves (tens of microseconds per hand-off).
+MIN_PART = 1 << 15
+# A matrix product does about this many multiply-adds in the time an
+# element-wise op handles one element; it scales a product's size to elements.
+GEMM_ELEMENT = 16
+
+_lock = threading.Lock()
+_state = threading.local()  # .in_part: this thread is running a part
+_num_threads: int | None = None
+_workers: list[_Worker] = []
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Number of threads the engine's ops use (default: the usable CPUs)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_threads()
+    return _num_threads
+
+
+def set_num_threads(num_threads: int) -> None:
+    """Use ``num_threads`` threads in the engine's ops, as ``torch.set_num_threads``.
+
+    Parameters
+    ----------
+    num_threads : int
+        At least 1. With 1, every op runs in the calling thread.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``num_threads`` is not an int >= 1.
+    """
+    global _num_threads
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
+        raise TypeError(f"`num_threads` must be an int, got {num_threads!r}")
+    if num_threads < 1:
+        raise ValueError(f"`num_threads` must be >= 1, got {num_threads}")
+    _num_threads = int(num_threads)
+
+
+class _Worker:
+    """A daemon thread that runs the parts handed to it, one at a time."""
+
+    def __init__(self) -> None:
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._loop, daemon=True, name="cnnumpy").start()
+
+    def _loop(self) -> None:
+        _state.in_part = True  # a part never splits again
+        while True:
+            task = self.tasks.get()
+            try:
+                task()
+            except BaseException as e:  # handed back to the caller
+                self.done.put(e)
+            else:
+                self.done.put(None)
+
+
+def _forget_workers() -> None:
+    """After a fork the child has none of the parent's threads."""
+    global _workers
+    _workers = []
+    _lock.__init__()  # type: ignore[misc]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
+
+
+def parts(n: int, size: int = 1) -> int:
+    """How many parts to cut ``n`` units of ``size`` elements each into."""
+    if getattr(_state, "in_part", False):
+        return 1
+    return max(1, min(get_num_threads(), n, n * size // MIN_PART))
+
+
+def ranges(n: int, k: int) -> list[tuple[int, int]]:
+    """``k`` contiguous ranges covering ``range(n)``, sizes differing by at most 1."""
+    bounds = [n * i // k for i in range(k + 1)]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run(tasks: Sequence[Callable[[], None]]) -> None:
+    """Run ``tasks`` at once: the first here, the others on workers.
+
+    Returns when all are done; re-raises the first exception of any. BLAS is
+    held to one thread meanwhile. Another thread calling in while the workers
+    are busy runs its tasks one after the other instead of waiting.
+    """
+    if len(tasks) == 1 or not _lock.acquire(blocking=False):
+        with blas_threads(1) if len(tasks) > 1 else contextlib.nullcontext():
+            for task in tasks:
+                task()
+        return
+    try:
+        while len(_workers) < len(tasks) - 1:
+            _workers.append(_Worker())
+        with blas_threads(1):
+            for worker, task in zip(_workers, tasks[1:]):
+                # In the caller's context, so np.errstate and the like hold there.
+                worker.tasks.put(
+                    functools.partial(contextvars.copy_context().run, task)
+                )
+            error: BaseException | None = None
+            _state.in_part = True
+            try:
+                tasks[0]()
+            except BaseException as e:
+                error = e
+            finally:
+                _state.in_part = False
+                for worker, _ in zip(_workers, tasks[1:]):
+                    e = worker.done.get()
+                    error = error or e
+        if error is not None:
+            raise error
+    finally:
+        _lock.release()
+
+
+def split(
+    fn: Callable[[int, int], None], n: int, size: int = 1, k: int | None = None
+) -> None:
+    """Call ``fn(a, b)`` on ``k`` ranges covering ``range(n)``, at once.
+
+    ``k`` defaults to :func:`parts` of ``n`` units of ``size`` elements.
+    """
+    k = parts(n, size) if k is None else k
+    run([lambda a=a, b=b: fn(a, b) for a, b in ranges(n, k)])
+
+
+def flat(a: np.ndarray) -> np.ndarray | None:
+    """A 1-D view of all of ``a`` in memory order, or None if there is none."""
+    v = a.ravel(order="K")
+    # ravel returns either a view or a fresh copy; only a view overlaps ``a``.
+    return v if a.size == 0 or np.may_share_memory(v, a) else None
+
+
+def elementwise(
+    fn: Callable[..., None], out: np.ndarray, *inputs: np.ndarray, cost: int = 1
+) -> np.ndarray:
+    """``fn(out, *inputs)`` for an element-wise ``fn`` that writes into ``out``.
+
+    Runs on flat slices in parallel when all arrays share ``out``'s shape and
+    memory order (as the engine's arrays do); otherwise in one call. ``cost``
+    is the number of passes ``fn`` makes, to judge whether splitting pays.
+    """
+    views = [flat(a) for a in (out, *inputs)]
+    same = all(a.shape == out.shape and a.strides == out.strides for a in inputs)
+    if not same or any(v is None for v in views):
+        fn(out, *inputs)
+        return out
+    split(lambda a, b: fn(*(v[a:b] for v in views)), out.size, cost)
+    return out
+
+
+def unary(ufunc: np.ufunc, x: np.ndarray) -> np.ndarray:
+    """``ufunc(x)`` into a new array of ``x``'s memory order, in parallel."""
+    return elementwise(lambda o, i: ufunc(i, out=o), np.empty_like(x), x, cost=4)
+
+
+def dot(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D arrays, written into ``out``, without holding the GIL.
+
+    ``np.matmul`` keeps the GIL through the BLAS call when the output is small
+    (a few hundred elements, such as a weight gradient), so two threads would
+    take turns; ``np.dot`` always lets go of it, but copies an operand that is
+    not one contiguous block and writes only into a C-ordered ``out``. So:
+    ``np.dot`` where it copies nothing, ``np.matmul`` elsewhere.
+    """
+    if (
+        out.flags.c_contiguous
+        and (a.flags.c_contiguous or a.flags.f_contiguous)
+        and (b.flags.c_contiguous or b.flags.f_contiguous)
+    ):
+        np.dot(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
+    return out
+
+
+def gemm_parts(n: int, size: int) -> int:
+    """:func:`parts` for a matrix product: 1 if BLAS's threads are not ours to hold."""
+    return parts(n, size // GEMM_ELEMENT) if blas_controls() is not None else 1
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D arrays, the rows of ``a`` (or columns of ``b``) split.
+
+    Each thread's product keeps the whole summed axis, so the result does not
+    depend on the thread count. Rows are cut when there are enough of them: a
+    block of rows of a C-ordered matrix is contiguous, so nothing is copied.
+    """
+    (M, K), N = a.shape, b.shape[1]
+    out = np.empty((M, N), dtype=np.result_type(a, b))
+    by_rows = M >= 4 * get_num_threads() or M >= N
+    k = gemm_parts(M, K * N) if by_rows else gemm_parts(N, K * M)
+    if k == 1:
+        with blas_threads(1):
+            return dot(a, b, out)
+    if by_rows:
+        split(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, k=k)
+    else:
+        split(lambda c0, c1: dot(a, b[:, c0:c1], out[:, c0:c1]), N, k=k)
+    return out
+
+
+# --- BLAS threads ------------------------------------------------------------------
+
+
+def _find_blas_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """OpenBLAS's get/set thread-count functions, if NumPy's BLAS is OpenBLAS."""
+    paths = set()
+    with contextlib.suppress(OSError):
+        with open("/proc/self/maps") as f:
+            paths = {
+                line.split(None, 5)[-1].strip()
+                for line in f
+                if "openblas" in line.lower() and "/" in line
+            }
+    np_dir = os.path.dirname(os.path.dirname(np.__file__))
+    for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*"):
+        paths.update(glob.glob(os.path.join(np_dir, pattern)))
+    for path in sorted(paths):
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            for prefix, suffix in (
+                ("scipy_openblas", "64_"),
+                ("scipy_openblas", ""),
+                ("openblas", "64_"),
+                ("openblas", ""),
+            ):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, set_.restype = ctypes.c_int, None
+                    set_.argtypes = [ctypes.c_int]
+                    return get, set_
+    return None
+
+
+_blas: list = []  # [controls or None], found on first use
+
+
+def blas_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """OpenBLAS's thread-count functions (looked up once), or None."""
+    if not _blas:
+        _blas.append(_find_blas_controls())
+    return _blas[0]
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Hold NumPy's BLAS to ``n`` threads inside the block (no-op if unknown)."""
+    controls = blas_controls()
+    if controls is None:
+        yield
+        return
+    get, set_ = controls
+    before = get()
+    if before != n:
+        set_(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            set_(before)
