@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, pool_geometry
 from cnnumpy.functional.im2col import (
     chwn,
@@ -81,12 +82,18 @@ def max_pool2d_forward(
     geom = pool_geometry(x, kernel_size, stride, padding)
     xp = _padded(x, geom, -np.inf)
     tap_grid = list(_tap_views(xp, geom))
-    if len(tap_grid) == 1:
-        y = tap_grid[0].copy()  # (C, out_h, out_w, N); never a view of x
-    else:
-        y = np.maximum(tap_grid[0], tap_grid[1])
+    y = np.empty(tap_grid[0].shape, dtype=x.dtype)  # (C, out_h, out_w, N)
+
+    def channels(c0: int, c1: int) -> None:
+        out = y[c0:c1]
+        if len(tap_grid) == 1:
+            out[...] = tap_grid[0][c0:c1]
+            return
+        np.maximum(tap_grid[0][c0:c1], tap_grid[1][c0:c1], out=out)
         for v in tap_grid[2:]:
-            np.maximum(y, v, out=y)
+            np.maximum(out, v[c0:c1], out=out)
+
+    _parallel.split(channels, y.shape[0], y[0].size * len(tap_grid))
     return nchw(y), PoolContext(x.shape, geom, xp, y)
 
 
@@ -108,13 +115,18 @@ def max_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     dyc = chwn(dy)  # (C, out_h, out_w, N)
     dxp = padded_zeros(ctx.input_shape, geom, dy.dtype)
     nan, neg = np.isnan(y), y == -np.inf
-    taken = nan | neg  # windows already routed (the rare ones are routed below)
-    rare = taken.any()
-    for _, _, sh, sw in taps(geom):
-        first = xp[:, sh, sw] == y
-        first &= ~taken  # only the first maximal tap of each window
-        taken |= first
-        dxp[:, sh, sw] += dyc * first
+    rare = nan.any() or neg.any()
+
+    def channels(c0: int, c1: int) -> None:
+        # Windows already routed (the rare ones are routed below).
+        taken = nan[c0:c1] | neg[c0:c1]
+        for _, _, sh, sw in taps(geom):
+            first = xp[c0:c1, sh, sw] == y[c0:c1]
+            first &= ~taken  # only the first maximal tap of each window
+            taken |= first
+            dxp[c0:c1, sh, sw] += dyc[c0:c1] * first
+
+    _parallel.split(channels, C, y[0].size * 4 * geom.kernel[0] * geom.kernel[1])
     if rare:
         _route_rare(dxp, dyc, ctx, nan, neg)
     return crop(dxp, ctx.input_shape, geom)
@@ -170,9 +182,15 @@ def avg_pool2d_forward(
     geom = pool_geometry(x, kernel_size, stride, padding)
     (kH, kW), (sH, sW), (out_h, out_w) = geom.kernel, geom.stride, geom.out
     xp = _padded(x, geom, 0.0)  # (C, Hp, Wp, N)
-    rows = _sum_taps(xp, 1, kH, sH, out_h)  # (C, out_h, Wp, N), a new array
-    y = _sum_taps(rows, 2, kW, sW, out_w)  # (C, out_h, out_w, N)
-    y /= kH * kW
+    C, _, Wp, N = xp.shape
+    y = np.empty((C, out_h, out_w, N), dtype=x.dtype)
+
+    def channels(c0: int, c1: int) -> None:
+        rows = _sum_taps(xp[c0:c1], 1, kH, sH, out_h)  # (c, out_h, Wp, N)
+        _sum_taps(rows, 2, kW, sW, out_w, out=y[c0:c1])  # (c, out_h, out_w, N)
+        y[c0:c1] /= kH * kW
+
+    _parallel.split(channels, C, out_h * Wp * N * (kH + kW))
     return nchw(y), PoolContext(x.shape, geom, None, None)
 
 
@@ -187,10 +205,16 @@ def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
     geom = ctx.geom
     (kH, kW), (sH, sW) = geom.kernel, geom.stride
     check_grad(dy, (N, C, *geom.out))
-    _, Hp, Wp, _ = padded_shape(ctx.input_shape, geom)
-    share = chwn(dy) / (kH * kW)  # (C, out_h, out_w, N)
-    rows = _spread(share, 2, kW, sW, Wp)  # (C, out_h, Wp, N)
-    dxp = _spread(rows, 1, kH, sH, Hp)  # (C, Hp, Wp, N)
+    shape = padded_shape(ctx.input_shape, geom)  # (C, Hp, Wp, N)
+    dyc = chwn(dy)  # (C, out_h, out_w, N)
+    dxp = np.empty(shape, dtype=dy.dtype)
+
+    def channels(c0: int, c1: int) -> None:
+        share = dyc[c0:c1] / (kH * kW)
+        rows = _spread(share, 2, kW, sW, shape[2])  # (c, out_h, Wp, N)
+        _spread(rows, 1, kH, sH, shape[1], out=dxp[c0:c1])  # (c, Hp, Wp, N)
+
+    _parallel.split(channels, C, dxp[0].size * 3)
     return crop(dxp, ctx.input_shape, geom)
 
 
@@ -199,30 +223,49 @@ def _along(axis: int, index: slice, ndim: int = 4) -> tuple[slice, ...]:
     return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
 
 
-def _sum_taps(a: np.ndarray, axis: int, k: int, s: int, n: int) -> np.ndarray:
-    """``out[.., o, ..] = sum_i a[.., o*s + i, ..]`` for o < n, i < k: a new array."""
+def _sum_taps(
+    a: np.ndarray, axis: int, k: int, s: int, n: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``out[.., o, ..] = sum_i a[.., o*s + i, ..]`` for o < n, i < k.
+
+    Into ``out`` if given, else into a new array.
+    """
     span = s * (n - 1) + 1
     taps = [a[_along(axis, slice(i, i + span, s))] for i in range(k)]
     if k == 1:
-        return taps[0].copy()
-    out = np.add(taps[0], taps[1])  # allocates and adds in one pass
+        if out is None:
+            return taps[0].copy()
+        out[...] = taps[0]
+        return out
+    out = np.add(taps[0], taps[1], out=out)  # adds and stores in one pass
     for tap in taps[2:]:
         out += tap
     return out
 
 
-def _spread(g: np.ndarray, axis: int, k: int, s: int, size: int) -> np.ndarray:
-    """Adjoint of :func:`_sum_taps`: every ``g[.., o, ..]`` added to its k taps."""
+def _spread(
+    g: np.ndarray,
+    axis: int,
+    k: int,
+    s: int,
+    size: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Adjoint of :func:`_sum_taps`: every ``g[.., o, ..]`` added to its k taps.
+
+    Into ``out`` if given (overwritten), else into a new array.
+    """
     n = g.shape[axis]
-    shape = (*g.shape[:axis], size, *g.shape[axis + 1 :])
+    if out is None:
+        out = np.empty((*g.shape[:axis], size, *g.shape[axis + 1 :]), dtype=g.dtype)
     if s != k:  # windows overlap (or skip pixels): add tap by tap
-        out = np.zeros(shape, dtype=g.dtype)
+        out[...] = 0
         span = s * (n - 1) + 1
         for i in range(k):
             out[_along(axis, slice(i, i + span, s))] += g
         return out
     # Windows tile the axis: one broadcast copy writes every tap at once.
-    out = np.empty(shape, dtype=g.dtype) if n * k == size else np.zeros(shape, g.dtype)
+    out[_along(axis, slice(n * k, None))] = 0  # a last partial window's pixels
     tiles = out[_along(axis, slice(0, n * k))]
     # Splitting one axis in two is always a view, so this writes into ``out``.
     tiles = tiles.reshape((*g.shape[:axis], n, k, *g.shape[axis + 1 :]))
