@@ -6,6 +6,7 @@ their results match PyTorch's.
 """
 
 from cnnumpy import data, functional, models, nn, optim, reference, train
+from cnnumpy.functional._parallel import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -13,9 +14,11 @@ __all__ = [
     "__version__",
     "data",
     "functional",
+    "get_num_threads",
     "models",
     "nn",
     "optim",
     "reference",
+    "set_num_threads",
     "train",
 ]

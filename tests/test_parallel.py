@@ -1,0 +1,299 @@
+"""The engine's own threads: ops split across threads give PyTorch's results.
+
+Most tests elsewhere use arrays too small to be split; here ``split_everything``
+makes every op cut its work into as many parts as there are threads (3 on this
+2-core machine, so the parts are uneven and outnumber the cores), and the
+results are checked against PyTorch and against one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import cnnumpy
+from cnnumpy import functional as F
+from cnnumpy import nn
+from cnnumpy.functional import _parallel
+from conftest import assert_close, leaf
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every op splits, whatever its size, into 3 parts."""
+    monkeypatch.setattr(_parallel, "MIN_PART", 1)
+    monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
+    before = cnnumpy.get_num_threads()
+    cnnumpy.set_num_threads(3)
+    yield
+    cnnumpy.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    before = cnnumpy.get_num_threads()
+    cnnumpy.set_num_threads(1)
+    yield
+    cnnumpy.set_num_threads(before)
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("cin", "cout", "kwargs"),
+    [
+        (1, 6, {"padding": 2}),
+        (6, 16, {}),
+        (4, 6, {"stride": 2, "padding": 1, "dilation": 2}),
+        (6, 4, {"groups": 2, "padding": 1}),  # a part holds channels of both groups
+    ],
+)
+def test_split_conv2d_matches_torch(split_everything, dtype, cin, cout, kwargs):
+    rng = np.random.default_rng(0)
+    groups = kwargs.get("groups", 1)
+    x = rand(rng, (5, cin, 11, 9), dtype)
+    w = rand(rng, (cout, cin // groups, 3, 3), dtype)
+    b = rand(rng, (cout,), dtype)
+    y, ctx = F.conv2d_forward(x, w, b, **kwargs)
+    dy = rand(rng, y.shape, dtype)
+    dx, dw, db = F.conv2d_backward(dy, ctx)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.conv2d(tx, tw, tb, **kwargs)
+    ty.backward(torch.from_numpy(dy))
+    assert_close(y, ty, dtype)
+    assert_close(dx, tx.grad, dtype)
+    assert_close(dw, tw.grad, dtype)
+    assert_close(db, tb.grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("kind", "kwargs"),
+    [
+        ("avg", {"kernel_size": 2}),
+        ("avg", {"kernel_size": 3, "stride": 2, "padding": 1}),
+        ("max", {"kernel_size": 2}),
+        ("max", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ],
+)
+def test_split_pooling_matches_torch(split_everything, dtype, kind, kwargs):
+    rng = np.random.default_rng(1)
+    x = rand(rng, (4, 5, 9, 8), dtype)
+    forward, backward = {
+        "avg": (F.avg_pool2d_forward, F.avg_pool2d_backward),
+        "max": (F.max_pool2d_forward, F.max_pool2d_backward),
+    }[kind]
+    y, ctx = forward(x, **kwargs)
+    dy = rand(rng, y.shape, dtype)
+    dx = backward(dy, ctx)
+    tx = leaf(x)
+    ty = {"avg": TF.avg_pool2d, "max": TF.max_pool2d}[kind](tx, **kwargs)
+    ty.backward(torch.from_numpy(dy))
+    assert_close(y, ty, dtype)
+    assert_close(dx, tx.grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_linear_and_tanh_match_torch(split_everything, dtype):
+    rng = np.random.default_rng(2)
+    x, w, b = (
+        rand(rng, (7, 13), dtype),
+        rand(rng, (5, 13), dtype),
+        rand(rng, (5,), dtype),
+    )
+    y = F.tanh(F.linear(x, w, b))
+    dy = rand(rng, y.shape, dtype)
+    dz = F.tanh_backward(dy, y)
+    dx, dw, db = F.linear_backward(dz, x, w)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = torch.tanh(TF.linear(tx, tw, tb))
+    ty.backward(torch.from_numpy(dy))
+    for ours, theirs in ((y, ty), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
+        assert_close(ours, theirs, dtype)
+
+
+def lenet_step(dtype):
+    """Logits and every gradient of one LeNet-5 batch (fixed seed)."""
+    rng = np.random.default_rng(3)
+    model = cnnumpy.models.lenet5(dtype=dtype, rng=rng)
+    x = rand(rng, (8, 1, 28, 28), dtype)
+    target = rng.integers(0, 10, 8)
+    loss = nn.CrossEntropyLoss()
+    logits = model(x)
+    loss(logits, target)
+    dx = model.backward(loss.backward())
+    return [logits, dx] + [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_network_equals_one_thread(dtype, monkeypatch):
+    """Element-wise ops and copies split exactly; products to rounding."""
+    before = cnnumpy.get_num_threads()
+    try:
+        cnnumpy.set_num_threads(1)
+        serial = lenet_step(dtype)
+        monkeypatch.setattr(_parallel, "MIN_PART", 1)
+        monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
+        cnnumpy.set_num_threads(3)
+        split = lenet_step(dtype)
+    finally:
+        cnnumpy.set_num_threads(before)
+    for a, b in zip(serial, split, strict=True):
+        assert_close(b, a, dtype)
+
+
+def test_elementwise_split_is_exact(split_everything):
+    rng = np.random.default_rng(4)
+    x = rand(rng, (3, 4, 5, 6), np.float64).transpose(3, 0, 1, 2)  # NCHW view
+    y = F.tanh(x)
+    assert y.strides == x.strides  # the memory order is kept
+    np.testing.assert_array_equal(y, np.tanh(x))
+    dy = rand(rng, y.shape, np.float64)
+    np.testing.assert_array_equal(F.tanh_backward(dy, y), dy * (1 - y * y))
+
+
+def test_an_error_in_a_worker_reaches_the_caller(split_everything):
+    done = []
+
+    def part(i):
+        def run():
+            if i == 2:
+                raise ZeroDivisionError("part 2")
+            done.append(i)
+
+        return run
+
+    with pytest.raises(ZeroDivisionError, match="part 2"):
+        _parallel.run([part(0), part(1), part(2)])
+    assert sorted(done) == [0, 1]  # the others finished before the raise
+    _parallel.run([part(0), part(1)])  # the workers are still there
+    assert sorted(done) == [0, 0, 1, 1]
+
+
+def test_workers_obey_the_callers_errstate(split_everything):
+    x = np.full((3, 4, 5, 6), 1e300)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        _parallel.elementwise(
+            lambda o, a: np.multiply(a, a, out=o), np.empty_like(x), x
+        )
+    with np.errstate(over="ignore"):
+        out = _parallel.elementwise(
+            lambda o, a: np.multiply(a, a, out=o), np.empty_like(x), x
+        )
+    assert np.isinf(out).all()
+
+
+def test_a_part_that_splits_again_runs_serially(split_everything):
+    inner = []
+
+    def part():
+        _parallel.run([lambda: inner.append(1), lambda: inner.append(2)])
+
+    _parallel.run([part, part, part])
+    assert sorted(inner) == [1, 1, 1, 2, 2, 2]
+    assert _parallel.parts(100, 100) == 3  # and the caller splits again after
+
+
+def test_two_caller_threads_both_get_right_results(split_everything):
+    rng = np.random.default_rng(5)
+    xs = [rand(rng, (4, 3, 12, 12), np.float64) for _ in range(2)]
+    w = rand(rng, (5, 3, 3, 3), np.float64)
+    expected = [TF.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy() for x in xs]
+    got = [None, None]
+
+    def work(i):
+        for _ in range(20):
+            got[i] = F.conv2d(xs[i], w)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, e in zip(got, expected, strict=True):
+        assert_close(g, e, np.float64)
+
+
+def test_blas_threads_are_given_back():
+    controls = _parallel.blas_controls()
+    if controls is None:
+        pytest.skip("NumPy's BLAS here is not OpenBLAS")
+    get, _ = controls
+    before = get()
+    with _parallel.blas_threads(1):
+        assert get() == 1
+    assert get() == before
+    rng = np.random.default_rng(6)
+    F.conv2d(
+        rand(rng, (64, 3, 32, 32), np.float32), rand(rng, (8, 3, 5, 5), np.float32)
+    )
+    assert get() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_fresh_workers(split_everything):
+    rng = np.random.default_rng(7)
+    x = rand(rng, (4, 3, 10, 10), np.float64)
+    F.tanh(x)  # the parent's workers exist
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its workers were not copied; new ones must start
+        ok = np.array_equal(F.tanh(x), np.tanh(x))
+        os.write(w, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"1"
+    os.waitpid(pid, 0)
+
+
+def test_parts_run_on_distinct_threads(split_everything):
+    seen = []
+    _parallel.split(lambda a, b: seen.append((a, b, threading.get_ident())), 7)
+    assert sorted(s[:2] for s in seen) == [(0, 2), (2, 4), (4, 7)]
+    assert len({s[2] for s in seen}) == 3
+
+
+def test_one_thread_runs_in_the_caller(one_thread):
+    seen = set()
+    _parallel.split(lambda a, b: seen.add(threading.get_ident()), 10**6)
+    assert seen == {threading.get_ident()}
+    assert _parallel.parts(10**9, 10**9) == 1
+
+
+def test_default_is_the_usable_cpus():
+    assert cnnumpy.get_num_threads() >= 1
+    if hasattr(os, "sched_getaffinity"):
+        assert _parallel._default_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (0, ValueError, r"`num_threads` must be >= 1, got 0"),
+        (-2, ValueError, r"`num_threads` must be >= 1, got -2"),
+        (1.5, TypeError, r"`num_threads` must be an int, got 1.5"),
+        (True, TypeError, r"`num_threads` must be an int, got True"),
+        ("2", TypeError, r"`num_threads` must be an int, got '2'"),
+    ],
+)
+def test_set_num_threads_rejects_bad_values(value, error, match):
+    before = cnnumpy.get_num_threads()
+    with pytest.raises(error, match=match):
+        cnnumpy.set_num_threads(value)
+    assert cnnumpy.get_num_threads() == before
+
+
+def test_ranges_cover_evenly():
+    assert _parallel.ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert _parallel.ranges(2, 3) == [(0, 1), (1, 2)]
+    assert _parallel.ranges(0, 2) == []
