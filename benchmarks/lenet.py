@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import cnnumpy
 from cnnumpy import nn, optim
 
 DTYPES = {
@@ -416,6 +417,7 @@ def print_naive(args, data, train) -> None:
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    cnnumpy.set_num_threads(args.threads)
     threadpool_limits(limits=args.threads)
     if args.memory_probe:
         memory_probe(*args.memory_probe, args.images, args.batch_size)

@@ -664,3 +664,31 @@ def test_max_pool_routes_nan_and_minus_inf_windows_as_torch(k, s, p, dtype):
 def test_backward_functions_reject_foreign_contexts(call, message):
     with pytest.raises(TypeError, match=message):
         call()
+
+
+# --- convolution without a kept column matrix -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [{"padding": 2}, {"stride": 2, "groups": 2}])
+def test_conv2d_without_cols_keeps_x_and_gives_the_same_gradients(dtype, kwargs):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 12, 10)).astype(dtype)
+    w = rng.standard_normal((6, 4 // kwargs.get("groups", 1), 5, 5)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    y_kept, ctx_kept = F.conv2d_forward(x, w, b, **kwargs)
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=False, **kwargs)
+    assert ctx.cols is None and ctx.x is x
+    assert ctx_kept.cols is not None and ctx_kept.x is None
+    assert_close(y, y_kept, dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, expected in zip(
+        F.conv2d_backward(dy, ctx), F.conv2d_backward(dy, ctx_kept), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)  # the same columns, rebuilt
+
+
+def test_conv2d_keep_cols_must_be_a_bool():
+    x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3))
+    with pytest.raises(TypeError, match="`keep_cols` must be a bool, got str 'no'"):
+        F.conv2d_forward(x, w, keep_cols="no")

@@ -1374,3 +1374,27 @@ def test_to_dtype_casts_parameters_buffers_and_compute():
         match=r"`dtype` must be float32 or float64, got <class 'numpy.int32'>",
     ):
         model.to(np.int32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_in_eval_mode_keeps_no_columns_yet_has_a_backward(dtype):
+    """Inference skips the column matrix; a backward in eval mode unfolds again."""
+    rng = np.random.default_rng(12)
+    conv = nn.Conv2d(3, 4, 3, padding=1, dtype=dtype, rng=rng)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(dtype)
+    dy = rng.standard_normal((2, 4, 6, 6)).astype(dtype)
+    y_train = conv(x)
+    dx_train = conv.backward(dy)
+    grads_train = [p.grad.copy() for p in conv.parameters()]
+    conv.zero_grad()
+    conv.eval()
+    y_eval = conv(x)
+    assert conv._ctx.cols is None
+    dx_eval = conv.backward(dy)
+    assert_close(y_eval, y_train, dtype)
+    np.testing.assert_array_equal(dx_eval, dx_train)
+    for p, g in zip(conv.parameters(), grads_train, strict=True):
+        np.testing.assert_array_equal(p.grad, g)
+    conv.train()
+    conv(x)
+    assert conv._ctx.cols is not None

@@ -7,8 +7,22 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, conv_geometry
-from cnnumpy.functional.im2col import chwn, crop, fold_into, nchw, padded_zeros, windows
+from cnnumpy.functional._checks import (
+    Geometry,
+    check_bool,
+    check_ctx,
+    check_grad,
+    conv_geometry,
+)
+from cnnumpy.functional.im2col import (
+    chwn,
+    crop,
+    fold_into,
+    nchw,
+    padded_zeros,
+    unfold,
+    windows,
+)
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
@@ -24,18 +38,21 @@ class Conv2dContext(NamedTuple):
     ``cols`` has the batch fastest in its columns, like every array of the
     engine: a gradient ``dy`` of shape (N, F, out_h, out_w) lines up with it as
     ``dy.transpose(1, 2, 3, 0).reshape(F, -1)``, not ``dy.transpose(1, 0, 2, 3)``.
+    ``cols`` is None when the forward ran with ``keep_cols=False``: then ``x``
+    is kept and the backward pass unfolds it again.
     ``weight`` is the forward's array itself, not a copy: change it in place
     before the backward pass (a finite-difference check, an optimizer step) and
     the backward uses the new values. PyTorch raises in that case; here it is on
     you to run backward first.
     """
 
-    cols: np.ndarray  # (C*kH*kW, out_h*out_w*N), im2col of the input
+    cols: np.ndarray | None  # (C*kH*kW, out_h*out_w*N), im2col of the input
     weight: np.ndarray
     has_bias: bool
     input_shape: tuple[int, int, int, int]
     geom: Geometry
     groups: int
+    x: np.ndarray | None = None  # the input, kept instead of cols (keep_cols=False)
 
 
 def conv2d_forward(
@@ -48,6 +65,7 @@ def conv2d_forward(
     groups: int = 1,
     *,
     cols_buffer: np.ndarray | None = None,
+    keep_cols: bool = True,
 ) -> tuple[np.ndarray, Conv2dContext]:
     """Convolve ``x`` with ``weight`` and keep what the backward pass needs.
 
@@ -67,6 +85,12 @@ def conv2d_forward(
     cols_buffer : ndarray, optional
         Storage for the column matrix, reused if its shape and dtype fit (a
         module passes the one of its previous batch; nothing else may hold it).
+    keep_cols : bool
+        Keep the column matrix for the backward pass (the default). With
+        False, as in inference, each thread unfolds a block at a time into a
+        small buffer of its own and the full matrix, the largest array of a
+        CNN, is never written; ``ctx`` keeps ``x`` instead, and a backward
+        pass unfolds it again.
 
     Returns
     -------
@@ -94,32 +118,45 @@ def conv2d_forward(
     ``cols`` is in cache.
     """
     geom = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
+    check_bool(keep_cols, "keep_cols")
     N, C = x.shape[:2]
     F = weight.shape[0]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
     row = out_w * N  # columns per output row
     shape = (C * kH * kW, out_h * row)
-    if (
+    if not keep_cols:
+        cols = None
+    elif (
         cols_buffer is None
         or cols_buffer.shape != shape
         or cols_buffer.dtype != x.dtype
     ):
-        cols_buffer = np.empty(shape, dtype=x.dtype)
-    cols = cols_buffer
+        cols = np.empty(shape, dtype=x.dtype)
+    else:
+        cols = cols_buffer
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
-    cols6 = cols.reshape(win.shape)
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
-    cols3 = cols.reshape(groups, -1, shape[1])  # (g, Cg*kH*kW, L*N)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
     rows = max(1, BLOCK_BYTES // (shape[0] * row * x.itemsize))
     b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
 
     def out_rows(start: int, stop: int) -> None:
+        if cols is None:
+            scratch = np.empty(shape[0] * rows * row, dtype=x.dtype)
+        else:
+            cols6 = cols.reshape(win.shape)
         for a in range(start, stop, rows):
             b = min(a + rows, stop)
-            cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
+            if cols is None:
+                block = scratch[: shape[0] * (b - a) * row].reshape(shape[0], -1)
+                block.reshape(*win.shape[:3], b - a, *win.shape[4:])[...] = win[
+                    :, :, :, a:b
+                ]
+            else:
+                cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
+                block = cols[:, a * row : b * row]  # (C*kH*kW, (b-a)*out_w*N)
             yb = y3[:, :, a * row : b * row]
-            np.matmul(w3, cols3[:, :, a * row : b * row], out=yb)
+            np.matmul(w3, block.reshape(groups, -1, block.shape[1]), out=yb)
             if b3 is not None:
                 yb += b3
 
@@ -131,7 +168,10 @@ def conv2d_forward(
         _parallel.split(out_rows, out_h, k=k)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
-    return y, Conv2dContext(cols, weight, bias is not None, x.shape, geom, groups)
+    ctx = Conv2dContext(
+        cols, weight, bias is not None, x.shape, geom, groups, None if keep_cols else x
+    )
+    return y, ctx
 
 
 def conv2d_backward(
@@ -169,7 +209,7 @@ def conv2d_backward(
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
-    cols = ctx.cols
+    cols = unfold(ctx.x, ctx.geom) if ctx.cols is None else ctx.cols
     if g == 1:
         # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
         # between the threads, and a block of its rows is contiguous.
@@ -218,4 +258,6 @@ def conv2d(
     groups: int = 1,
 ) -> np.ndarray:
     """2-D convolution as ``torch.nn.functional.conv2d``; see :func:`conv2d_forward`."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)[0]
+    return conv2d_forward(
+        x, weight, bias, stride, padding, dilation, groups, keep_cols=False
+    )[0]

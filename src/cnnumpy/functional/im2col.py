@@ -228,6 +228,11 @@ def im2col(
     """
     check_array(x, "x", 4, "(N, C, H, W)")
     geom = window_geometry(x.shape[2:], kernel_size, stride, padding, dilation)
+    return unfold(x, geom)
+
+
+def unfold(x: np.ndarray, geom: Geometry) -> np.ndarray:
+    """im2col for validated arguments: one copy of the :func:`windows` view."""
     win = windows(x, geom)
     C, kH, kW, out_h, out_w, N = win.shape
     cols = np.empty((C * kH * kW, out_h * out_w * N), dtype=x.dtype)

@@ -86,9 +86,13 @@ class Conv2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
         reuse = {}
-        if self.impl == "im2col" and self._ctx is not None:
-            # The previous batch's column matrix: only this module holds it.
-            reuse["cols_buffer"] = self._ctx.cols
+        if self.impl == "im2col":
+            # In eval mode the column matrix is not kept (a backward pass then
+            # unfolds the input again); in training the previous batch's
+            # matrix is reused: only this module holds it.
+            reuse["keep_cols"] = self.training
+            if self._ctx is not None and self._ctx.cols is not None:
+                reuse["cols_buffer"] = self._ctx.cols
         y, self._ctx = ops(self.impl).conv2d_forward(
             x,
             self.weight.data,
