@@ -231,6 +231,25 @@ def test_evaluate_prints_accuracy_per_class_and_confusion(data_dir, trained, tmp
     assert len([line for line in out.splitlines() if line[:1].isdigit()]) == 10
 
 
+def test_threads_flag_sets_the_engine_threads_and_changes_no_result(
+    data_dir, trained, tmp_path, capsys
+):
+    import cnnumpy
+    from cnnumpy.cli import main
+
+    before = cnnumpy.get_num_threads()
+    outputs = []
+    try:
+        for threads in ("1", "3"):
+            args = ["evaluate", str(trained / "best.npz"), "--data", str(data_dir)]
+            assert main([*args, "--threads", threads]) == 0
+            assert cnnumpy.get_num_threads() == int(threads)
+            outputs.append(capsys.readouterr().out)
+    finally:
+        cnnumpy.set_num_threads(before)
+    assert outputs[0] == outputs[1] and "accuracy" in outputs[0]
+
+
 def test_evaluate_on_the_real_mnist_test_set(trained, tmp_path):
     out = ok(cnnumpy(["evaluate", trained / "last.npz", "--data", MNIST_DIR], tmp_path))
     assert "(10,000 images)" in out
@@ -294,6 +313,10 @@ def test_summary(tmp_path):
             "argument --resume: file 'gone.npz' does not exist",
         ),
         (["train", "--model", "vgg"], "argument --model: invalid choice: 'vgg'"),
+        (
+            ["evaluate", "notes.txt", "--threads", "0"],
+            "argument --threads: expected a positive integer, got '0'",
+        ),
         (
             ["train", "--dataset", "mnist", "--no-download"],
             "train-images-idx3-ubyte.gz",

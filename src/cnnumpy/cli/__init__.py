@@ -23,6 +23,7 @@ from cnnumpy.checkpoint import CheckpointError
 from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
 from cnnumpy.cli.explain import add_explain
 from cnnumpy.cli.train import add_evaluate, add_predict, add_summary, add_train
+from cnnumpy.functional._parallel import set_num_threads
 
 __all__ = ["build_parser", "main"]
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # argparse's own errors and --help
         return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    if getattr(args, "threads", None) is not None:
+        set_num_threads(args.threads)
     try:
         return args.run(args)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
