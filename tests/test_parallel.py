@@ -58,13 +58,16 @@ def rand(rng, shape, dtype):
         (6, 4, {"groups": 2, "padding": 1}),  # a part holds channels of both groups
     ],
 )
-def test_split_conv2d_matches_torch(split_everything, dtype, cin, cout, kwargs):
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_split_conv2d_matches_torch(
+    split_everything, dtype, cin, cout, kwargs, keep_cols
+):
     rng = np.random.default_rng(0)
     groups = kwargs.get("groups", 1)
     x = rand(rng, (5, cin, 11, 9), dtype)
     w = rand(rng, (cout, cin // groups, 3, 3), dtype)
     b = rand(rng, (cout,), dtype)
-    y, ctx = F.conv2d_forward(x, w, b, **kwargs)
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
     dy = rand(rng, y.shape, dtype)
     dx, dw, db = F.conv2d_backward(dy, ctx)
     tx, tw, tb = leaf(x), leaf(w), leaf(b)

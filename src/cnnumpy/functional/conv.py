@@ -20,7 +20,6 @@ from cnnumpy.functional.im2col import (
     fold_into,
     nchw,
     padded_zeros,
-    unfold,
     windows,
 )
 
@@ -209,8 +208,10 @@ def conv2d_backward(
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
-    cols = unfold(ctx.x, ctx.geom) if ctx.cols is None else ctx.cols
-    if g == 1:
+    cols = ctx.cols
+    if cols is None:
+        dweight = _weight_grad_in_blocks(dy2, ctx)
+    elif g == 1:
         # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
         # between the threads, and a block of its rows is contiguous.
         dweight = _parallel.matmul(cols, dy2.T).T.reshape(ctx.weight.shape)
@@ -221,6 +222,55 @@ def conv2d_backward(
         dweight = dweight.reshape(ctx.weight.shape)
     dx = _input_grad(dy2, ctx) if input_grad else None
     return dx, dweight, dbias
+
+
+def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
+    """``dy2d @ cols.T`` with the columns unfolded again, a block at a time.
+
+    The forward pass kept the input, not its column matrix. Each thread unfolds
+    blocks of its share of the output rows into a buffer of its own and adds
+    ``dy_block @ block.T`` to its partial sum, so the full matrix is never
+    written; the partial sums are added at the end.
+    """
+    x, geom, g = ctx.x, ctx.geom, ctx.groups
+    N, C = x.shape[:2]
+    F = ctx.weight.shape[0]
+    (kH, kW), (out_h, out_w) = geom.kernel, geom.out
+    K, row = C * kH * kW, out_w * N
+    Fg, Kg = F // g, K // g
+    win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
+    rows = max(1, BLOCK_BYTES // (K * row * x.itemsize))
+
+    def out_rows(start: int, stop: int) -> np.ndarray:
+        cols = np.empty(K * rows * row, dtype=x.dtype)
+        dys = np.empty(F * rows * row, dtype=x.dtype)
+        acc = np.zeros((g, Fg, Kg), dtype=x.dtype)
+        for a in range(start, stop, rows):
+            b = min(a + rows, stop)
+            block = cols[: K * (b - a) * row].reshape(K, -1)  # (C*kH*kW, n)
+            block.reshape(C, kH, kW, b - a, out_w, N)[...] = win[:, :, :, a:b]
+            dyb = dys[: F * (b - a) * row].reshape(F, -1)  # (F, n), contiguous
+            dyb[...] = dy2[:, a * row : b * row]
+            for gi in range(g):
+                # Contiguous operands, so np.dot lets go of the GIL.
+                acc[gi] += np.dot(
+                    dyb[gi * Fg : (gi + 1) * Fg], block[gi * Kg : (gi + 1) * Kg].T
+                )
+        return acc
+
+    k = _parallel.gemm_parts(out_h, K * row * F)
+    pieces = _parallel.ranges(out_h, k)
+    partial: list[np.ndarray] = [None] * len(pieces)  # type: ignore[list-item]
+
+    def part(i: int) -> None:
+        partial[i] = out_rows(*pieces[i])
+
+    with _parallel.blas_threads(1):
+        _parallel.run([lambda i=i: part(i) for i in range(len(pieces))])
+    dweight = partial[0]
+    for p in partial[1:]:
+        dweight += p
+    return dweight.reshape(ctx.weight.shape)
 
 
 def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
