@@ -25,9 +25,9 @@ from cnnumpy.functional.im2col import (
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
-# The forward pass fills the column matrix a block of output rows at a time and
-# multiplies each block while it is still in cache; about 2 MB per block was
-# fastest for LeNet's layers (benchmarks/lenet.py).
+# Each thread fills the column matrix a block of output rows at a time and
+# multiplies each block while it is still in cache. Blocks of 256 KB to 2 MB
+# per thread trained LeNet-5 equally fast (an A/B in one process, both dtypes).
 BLOCK_BYTES = 2 << 20
 
 
@@ -37,12 +37,13 @@ class Conv2dContext(NamedTuple):
     ``cols`` has the batch fastest in its columns, like every array of the
     engine: a gradient ``dy`` of shape (N, F, out_h, out_w) lines up with it as
     ``dy.transpose(1, 2, 3, 0).reshape(F, -1)``, not ``dy.transpose(1, 0, 2, 3)``.
-    ``cols`` is None when the forward ran with ``keep_cols=False``: then ``x``
-    is kept and the backward pass unfolds it again.
-    ``weight`` is the forward's array itself, not a copy: change it in place
-    before the backward pass (a finite-difference check, an optimizer step) and
-    the backward uses the new values. PyTorch raises in that case; here it is on
-    you to run backward first.
+    ``cols`` is None when the forward ran with ``keep_cols=False`` (as
+    :class:`cnnumpy.nn.Conv2d` runs it): then ``x`` is kept and the backward
+    pass unfolds it again, a block at a time.
+    ``weight`` and ``x`` are the forward's arrays themselves, not copies: change
+    one in place before the backward pass (a finite-difference check, an
+    optimizer step) and the backward uses the new values. PyTorch raises in
+    that case; here it is on you to run backward first.
     """
 
     cols: np.ndarray | None  # (C*kH*kW, out_h*out_w*N), im2col of the input

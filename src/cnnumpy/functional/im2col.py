@@ -24,6 +24,9 @@ contiguous run of ``out_w * N`` numbers, so the im2col copy, the col2im sums and
 the pooling taps move long contiguous blocks instead of rows of a few pixels.
 Element-wise ops keep the layout; ``np.ascontiguousarray`` gives an NCHW copy
 when one is really needed.
+
+The ops built on these (convolution, pooling) cut their work between threads
+along channels or output rows; see :mod:`cnnumpy.functional._parallel`.
 """
 
 from __future__ import annotations
