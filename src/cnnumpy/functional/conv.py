@@ -277,23 +277,26 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
 def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     """``col2im(weight2d.T @ dy2)``, each thread on its own input channels.
 
-    A thread makes the rows of ``weight2d.T @ dy2`` for its channels and folds
-    them at once, while they are in its cache.
+    A thread makes the rows of ``weight2d.T @ dy2`` for its channels one
+    kernel row at a time (kW rows per channel, small enough to stay in its
+    cache) and folds them at once; the full matrix is never written.
     """
     N, C = ctx.input_shape[:2]
     F, g = ctx.weight.shape[0], ctx.groups
-    Cg, kk = C // g, ctx.geom.kernel[0] * ctx.geom.kernel[1]
-    w4 = ctx.weight.reshape(g, F // g, Cg, kk)
+    (kH, kW), Cg = ctx.geom.kernel, C // g
+    w5 = ctx.weight.reshape(g, F // g, Cg, kH, kW)
     dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
     dxp = padded_zeros(ctx.input_shape, ctx.geom, dy2.dtype)  # (C, Hp, Wp, N)
 
     def channels(c0: int, c1: int) -> None:
         for gi in range(c0 // Cg, (c1 - 1) // Cg + 1):  # the groups c0..c1 touch
             a, b = max(c0, gi * Cg), min(c1, (gi + 1) * Cg)
-            wT = w4[gi, :, a - gi * Cg : b - gi * Cg].reshape(F // g, -1).T
-            fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom)  # (b-a)*kk rows
+            for i in range(kH):
+                w = w5[gi, :, a - gi * Cg : b - gi * Cg, i]  # (F/g, b-a, kW)
+                wT = np.ascontiguousarray(w).reshape(F // g, -1).T  # ((b-a)*kW, F/g)
+                fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom, kernel_row=i)
 
-    k = _parallel.gemm_parts(C, kk * dy2.shape[1] * (F // g))
+    k = _parallel.gemm_parts(C, kH * kW * dy2.shape[1] * (F // g))
     with _parallel.blas_threads(1):
         _parallel.split(channels, C, k=k)
     return crop(dxp, ctx.input_shape, ctx.geom)

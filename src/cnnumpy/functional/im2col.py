@@ -163,17 +163,26 @@ def fold(
     return crop(dxp, input_shape, geom)
 
 
-def fold_into(dxp: np.ndarray, cols: np.ndarray, geom: Geometry) -> None:
+def fold_into(
+    dxp: np.ndarray, cols: np.ndarray, geom: Geometry, kernel_row: int | None = None
+) -> None:
     """Add columns onto a padded (C, Hp, Wp, N) grid: col2im's sum, in place.
 
-    ``cols`` holds the rows of the same C channels, (C*kH*kW, L*N) or any
-    shape of that size.
+    ``cols`` holds the rows of the same C channels, (C*kH*kW, L*N), or with
+    ``kernel_row=i`` only the kW rows per channel of kernel row i,
+    (C*kW, L*N); any shape of that size.
     """
     C, N = dxp.shape[0], dxp.shape[3]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
-    cols6 = cols.reshape(C, kH, kW, out_h, out_w, N)
+    if kernel_row is None:
+        cols6 = cols.reshape(C, kH, kW, out_h, out_w, N)
+        for i, j, sh, sw in taps(geom):
+            dxp[:, sh, sw] += cols6[:, i, j]
+        return
+    cols5 = cols.reshape(C, kW, out_h, out_w, N)
     for i, j, sh, sw in taps(geom):
-        dxp[:, sh, sw] += cols6[:, i, j]
+        if i == kernel_row:
+            dxp[:, sh, sw] += cols5[:, j]
 
 
 def im2col(
