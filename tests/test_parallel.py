@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -183,6 +184,46 @@ def test_an_error_in_a_worker_reaches_the_caller(split_everything):
     assert sorted(done) == [0, 0, 1, 1]
 
 
+def test_ctrl_c_in_the_caller_waits_for_the_workers(split_everything):
+    done = []
+
+    def slow():
+        time.sleep(0.2)
+        done.append("worker")
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _parallel.run([interrupted, slow])
+    assert done == ["worker"]  # finished before the caller gave up
+
+
+def test_ctrl_c_while_waiting_leaves_no_stale_result(split_everything, monkeypatch):
+    """A result left in a queue would be taken for the next call's."""
+    _parallel.run([lambda: None, lambda: None])  # the worker exists
+    worker = _parallel._workers[0]
+    real = worker.done
+
+    class InterruptedOnce:
+        hits = 0
+        put = real.put  # the worker answers as before
+
+        def get(self):
+            if not self.hits:
+                self.hits += 1
+                raise KeyboardInterrupt
+            return real.get()
+
+    monkeypatch.setattr(worker, "done", InterruptedOnce())
+    with pytest.raises(KeyboardInterrupt):
+        _parallel.run([lambda: None, lambda: time.sleep(0.1)])
+    monkeypatch.setattr(worker, "done", real)
+    out = []
+    _parallel.run([lambda: None, lambda: (time.sleep(0.1), out.append(1))])
+    assert out == [1]  # this call waited for its own result
+
+
 def test_workers_obey_the_callers_errstate(split_everything):
     x = np.full((3, 4, 5, 6), 1e300)
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
@@ -231,11 +272,31 @@ def test_blas_threads_are_given_back():
     controls = _parallel.blas_controls()
     if controls is None:
         pytest.skip("NumPy's BLAS here is not OpenBLAS")
-    get, _ = controls
-    before = get()
-    with _parallel.blas_threads(1):
+    get, set_ = controls
+    set_(2)
+    with _parallel.blas_single_thread():
         assert get() == 1
-    assert get() == before
+        with _parallel.blas_single_thread():  # nested
+            assert get() == 1
+        assert get() == 1
+    assert get() == 2
+    # Overlapping blocks in two threads: the last to leave gives the count back.
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with _parallel.blas_single_thread():
+            inside.set()
+            leave.wait()
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait()
+    with _parallel.blas_single_thread():
+        leave.set()
+        t.join()
+        assert get() == 1
+    assert get() == 2
+    before = get()
     rng = np.random.default_rng(6)
     F.conv2d(
         rand(rng, (64, 3, 32, 32), np.float32), rand(rng, (8, 3, 5, 5), np.float32)

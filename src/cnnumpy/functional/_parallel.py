@@ -103,10 +103,12 @@ class _Worker:
 
 
 def _forget_workers() -> None:
-    """After a fork the child has none of the parent's threads."""
-    global _workers
+    """After a fork the child has none of the parent's threads, nor their locks."""
+    global _workers, _lock, _blas_lock, _blas_holders
     _workers = []
-    _lock.__init__()  # type: ignore[misc]
+    _lock = threading.Lock()
+    _blas_lock = threading.Lock()
+    _blas_holders = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -134,14 +136,14 @@ def run(tasks: Sequence[Callable[[], None]]) -> None:
     are busy runs its tasks one after the other instead of waiting.
     """
     if len(tasks) == 1 or not _lock.acquire(blocking=False):
-        with blas_threads(1) if len(tasks) > 1 else contextlib.nullcontext():
+        with blas_single_thread() if len(tasks) > 1 else contextlib.nullcontext():
             for task in tasks:
                 task()
         return
     try:
         while len(_workers) < len(tasks) - 1:
             _workers.append(_Worker())
-        with blas_threads(1):
+        with blas_single_thread():
             for worker, task in zip(_workers, tasks[1:]):
                 # In the caller's context, so np.errstate and the like hold there.
                 worker.tasks.put(
@@ -151,17 +153,32 @@ def run(tasks: Sequence[Callable[[], None]]) -> None:
             _state.in_part = True
             try:
                 tasks[0]()
-            except BaseException as e:
+            except BaseException as e:  # Ctrl-C included: the workers finish first
                 error = e
             finally:
                 _state.in_part = False
-                for worker, _ in zip(_workers, tasks[1:]):
-                    e = worker.done.get()
-                    error = error or e
+                error = _wait(_workers[: len(tasks) - 1], error)
         if error is not None:
             raise error
     finally:
         _lock.release()
+
+
+def _wait(workers: list[_Worker], error: BaseException | None) -> BaseException | None:
+    """Collect every worker's result; the first exception seen wins.
+
+    A Ctrl-C while waiting is held back until all have answered: a result left
+    in a queue would be taken for the next call's.
+    """
+    for worker in workers:
+        while True:
+            try:
+                result = worker.done.get()
+                break
+            except BaseException as e:  # interrupted while waiting: wait on
+                error = error or e
+        error = error or result
+    return error
 
 
 def split(
@@ -242,7 +259,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     by_rows = M >= 4 * get_num_threads() or M >= N
     k = gemm_parts(M, K * N) if by_rows else gemm_parts(N, K * M)
     if k == 1:
-        with blas_threads(1):
+        with blas_single_thread():
             return dot(a, b, out)
     if by_rows:
         split(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, k=k)
@@ -295,19 +312,34 @@ def blas_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
     return _blas[0]
 
 
+_blas_lock = threading.Lock()
+_blas_holders = 0  # blocks inside blas_single_thread, in all threads
+_blas_before = 1  # the thread count to give back when the last one leaves
+
+
 @contextlib.contextmanager
-def blas_threads(n: int) -> Iterator[None]:
-    """Hold NumPy's BLAS to ``n`` threads inside the block (no-op if unknown)."""
+def blas_single_thread() -> Iterator[None]:
+    """Hold NumPy's BLAS to one thread inside the block (no-op if unknown).
+
+    Blocks nest and may overlap between threads: the first to enter saves
+    BLAS's thread count, the last to leave gives it back.
+    """
+    global _blas_holders, _blas_before
     controls = blas_controls()
     if controls is None:
         yield
         return
     get, set_ = controls
-    before = get()
-    if before != n:
-        set_(n)
+    with _blas_lock:
+        if _blas_holders == 0:
+            _blas_before = get()
+            if _blas_before != 1:
+                set_(1)
+        _blas_holders += 1
     try:
         yield
     finally:
-        if before != n:
-            set_(before)
+        with _blas_lock:
+            _blas_holders -= 1
+            if _blas_holders == 0 and _blas_before != 1:
+                set_(_blas_before)

@@ -164,7 +164,7 @@ def conv2d_forward(
     # blocks that stay in its cache. (This product's output is large, so
     # np.matmul lets go of the GIL.)
     k = _parallel.gemm_parts(out_h, shape[0] * row * F)
-    with _parallel.blas_threads(1):
+    with _parallel.blas_single_thread():
         _parallel.split(out_rows, out_h, k=k)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
@@ -266,7 +266,7 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     def part(i: int) -> None:
         partial[i] = out_rows(*pieces[i])
 
-    with _parallel.blas_threads(1):
+    with _parallel.blas_single_thread():
         _parallel.run([lambda i=i: part(i) for i in range(len(pieces))])
     dweight = partial[0]
     for p in partial[1:]:
@@ -297,7 +297,7 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                 fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom, kernel_row=i)
 
     k = _parallel.gemm_parts(C, kH * kW * dy2.shape[1] * (F // g))
-    with _parallel.blas_threads(1):
+    with _parallel.blas_single_thread():
         _parallel.split(channels, C, k=k)
     return crop(dxp, ctx.input_shape, ctx.geom)
 
