@@ -46,19 +46,24 @@ DTYPES = {
 
 
 def cnnumpy_lenet5(dtype: type, seed: int, impl: str = "im2col") -> nn.Sequential:
+    """The seed's LeNet-5, as ``cnnumpy.models.lenet5`` builds it.
+
+    The activations overwrite their input (``inplace=True``), as the model
+    factory does: each follows a layer that does not keep its output.
+    """
     rng = np.random.default_rng(seed)
     return nn.Sequential(
         nn.Conv2d(1, 6, 5, padding=2, dtype=dtype, rng=rng, impl=impl),
-        nn.Tanh(),
+        nn.Tanh(inplace=True),
         nn.AvgPool2d(2, impl=impl),
         nn.Conv2d(6, 16, 5, dtype=dtype, rng=rng, impl=impl),
-        nn.Tanh(),
+        nn.Tanh(inplace=True),
         nn.AvgPool2d(2, impl=impl),
         nn.Flatten(),
         nn.Linear(400, 120, dtype=dtype, rng=rng),
-        nn.Tanh(),
+        nn.Tanh(inplace=True),
         nn.Linear(120, 84, dtype=dtype, rng=rng),
-        nn.Tanh(),
+        nn.Tanh(inplace=True),
         nn.Linear(84, 10, dtype=dtype, rng=rng),
     )
 
@@ -436,8 +441,9 @@ def main() -> int:
     rng = np.random.default_rng(0)
     data = {}
     for name in args.dtypes:
-        x = rng.standard_normal((args.images, 1, 28, 28), dtype=DTYPES[name][0])
-        y = rng.integers(0, 10, args.images)
+        n = max(args.images, args.infer_images)  # training takes the first --images
+        x = rng.standard_normal((n, 1, 28, 28), dtype=DTYPES[name][0])
+        y = rng.integers(0, 10, n)
         data[name] = (x, y, torch.from_numpy(x), torch.from_numpy(y))
     train, infer = run_rounds(args, data)
     print_speed(args, train, infer)

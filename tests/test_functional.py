@@ -695,3 +695,20 @@ def test_conv2d_keep_cols_must_be_a_bool():
     x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3))
     with pytest.raises(TypeError, match="`keep_cols` must be a bool, got str 'no'"):
         F.conv2d_forward(x, w, keep_cols="no")
+
+
+@pytest.mark.parametrize("op", [F.tanh, F.relu])
+def test_activation_out_must_fit_x(op):
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"`out` must have the shape and dtype of `x`"):
+        op(x, out=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"got \(2, 3\), float32"):
+        op(x, out=np.zeros((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"`out` must be a numpy\.ndarray, got list"):
+        op(x, out=[0, 0])
+    ro = np.zeros((2, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="`out` must be writeable"):
+        op(x, out=ro)
+    out = np.empty_like(x)
+    assert op(x, out=out) is out

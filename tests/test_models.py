@@ -58,9 +58,11 @@ def test_lenet_matches_pytorch_twin_forward_and_backward(modern, mnist_digits):
     loss_t = torch.nn.functional.cross_entropy(out_t, torch.from_numpy(y))
     loss_t.backward()
     criterion = nn.CrossEntropyLoss()
+    x_before = x.copy()
     out = model(x)
     loss = criterion(out, y)
     model.backward(criterion.backward())
+    np.testing.assert_array_equal(x, x_before)  # in-place activations spare it
     assert_close(out, out_t, np.float64)
     assert loss == pytest.approx(loss_t.item(), rel=1e-12)
     for name, p in model.named_parameters():
@@ -75,6 +77,7 @@ def test_lenet5_layers_and_parameter_count():
         "flatten", "fc1", "act3", "fc2", "act4", "fc3",
     ]  # fmt: skip
     assert [type(m).__name__ for m in model][:3] == ["Conv2d", "Tanh", "AvgPool2d"]
+    assert all(m.inplace for m in (model.act1, model.act2, model.act3, model.act4))
     assert count_parameters(model) == (61_706, 0)
     assert model.conv1.padding == (2, 2)
     assert model(np.zeros((3, 1, 28, 28), np.float32)).dtype == np.float32

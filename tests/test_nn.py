@@ -1396,3 +1396,31 @@ def test_conv2d_keeps_no_columns_and_eval_mode_changes_nothing(dtype):
     np.testing.assert_array_equal(dx_eval, dx_train)
     for p, g in zip(conv.parameters(), grads_train, strict=True):
         np.testing.assert_array_equal(p.grad, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("ours", "theirs"), [("Tanh", torch.tanh), ("ReLU", torch.relu)]
+)
+def test_inplace_activation_overwrites_its_input_with_the_same_gradient(
+    dtype, ours, theirs
+):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    expected = theirs(torch.from_numpy(x.copy()))
+    m = getattr(nn, ours)(inplace=True)
+    assert repr(m) == f"{ours}(inplace=True)"
+    buf = x.copy()
+    y = m(buf)
+    assert y is buf  # no new array
+    assert_close(y, expected, dtype)
+    plain = getattr(nn, ours)()
+    y2 = plain(x)
+    assert y2 is not x and repr(plain) == f"{ours}()"
+    np.testing.assert_array_equal(m.backward(dy), plain.backward(dy))
+
+
+def test_inplace_must_be_a_bool():
+    with pytest.raises(TypeError, match="`inplace` must be a bool, got str 'yes'"):
+        nn.Tanh(inplace="yes")

@@ -115,6 +115,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
 
 
+def scratch(size: int, dtype: np.dtype, slot: str) -> np.ndarray:
+    """A 1-D buffer of ``size`` elements, this thread's own, reused between calls.
+
+    For blocks that an op fills and uses before it returns (never handed out).
+    A fresh multi-megabyte array costs the kernel's page faults each time it is
+    made; a kept one does not. ``slot`` names the buffer, so one op can hold
+    several at once. A thread keeps the largest of each slot it has needed.
+    """
+    buffers = _state.__dict__.setdefault("scratch", {})
+    key = (slot, np.dtype(dtype))
+    buf = buffers.get(key)
+    if buf is None or buf.size < size:
+        buf = buffers[key] = np.empty(size, dtype=dtype)
+    return buf[:size]
+
+
 def parts(n: int, size: int = 1) -> int:
     """How many parts to cut ``n`` units of ``size`` elements each into."""
     if getattr(_state, "in_part", False):

@@ -47,9 +47,26 @@ def _check_dim(x: np.ndarray, dim: int) -> int:
     return int(dim)
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    """``max(x, 0)``; NaN stays NaN."""
-    return np.maximum(_check_float(x), 0)
+def _check_out(out: object, x: np.ndarray) -> np.ndarray:
+    """``out`` (x itself, for in place) or a new array of ``x``'s memory order."""
+    if out is None:
+        return np.empty_like(x)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`out` must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != x.shape or out.dtype != x.dtype:
+        raise ValueError(
+            f"`out` must have the shape and dtype of `x` ({x.shape}, {x.dtype}), "
+            f"got {out.shape}, {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError("`out` must be writeable, got a read-only array")
+    return out
+
+
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``max(x, 0)``; NaN stays NaN. ``out=x`` works in place."""
+    _check_float(x)
+    return np.maximum(x, 0, out=_check_out(out, x))
 
 
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -72,9 +89,10 @@ def leaky_relu_backward(
     return np.where(x > 0, dy, dy * negative_slope).astype(dy.dtype, copy=False)
 
 
-def tanh(x: np.ndarray) -> np.ndarray:
-    """Hyperbolic tangent."""
-    return _parallel.unary(np.tanh, _check_float(x))
+def tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Hyperbolic tangent. ``out=x`` works in place."""
+    out = _check_out(out, _check_float(x))
+    return _parallel.elementwise(lambda o, i: np.tanh(i, out=o), out, x, cost=4)
 
 
 def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:

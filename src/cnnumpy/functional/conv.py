@@ -142,7 +142,7 @@ def conv2d_forward(
 
     def out_rows(start: int, stop: int) -> None:
         if cols is None:
-            scratch = np.empty(shape[0] * rows * row, dtype=x.dtype)
+            scratch = _parallel.scratch(shape[0] * rows * row, x.dtype, "cols")
         else:
             cols6 = cols.reshape(win.shape)
         for a in range(start, stop, rows):
@@ -243,8 +243,8 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     rows = max(1, BLOCK_BYTES // (K * row * x.itemsize))
 
     def out_rows(start: int, stop: int) -> np.ndarray:
-        cols = np.empty(K * rows * row, dtype=x.dtype)
-        dys = np.empty(F * rows * row, dtype=x.dtype)
+        cols = _parallel.scratch(K * rows * row, x.dtype, "cols")
+        dys = _parallel.scratch(F * rows * row, x.dtype, "dy")
         acc = np.zeros((g, Fg, Kg), dtype=x.dtype)
         for a in range(start, stop, rows):
             b = min(a + rows, stop)

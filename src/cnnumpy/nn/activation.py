@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
+from cnnumpy.functional._checks import check_bool
 from cnnumpy.nn.module import Module, as_float_array
 
 __all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
@@ -16,12 +17,15 @@ class _OutputActivation(Module):
     _fn = staticmethod(F.relu)
     _grad = staticmethod(F.relu_backward)
 
+    inplace = False
+
     def __init__(self) -> None:
         super().__init__()
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._y = self._fn(as_float_array(x, name="x"))
+        x = as_float_array(x, name="x")
+        self._y = self._fn(x, out=x) if self.inplace else self._fn(x)
         return self._y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -29,12 +33,33 @@ class _OutputActivation(Module):
         return self._grad(dy, y) if self.input_grad else None
 
 
-class ReLU(_OutputActivation):
-    """``max(x, 0)``."""
+class _InplaceActivation(_OutputActivation):
+    """An activation that can overwrite its input with its output."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = check_bool(inplace, "inplace")
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
-class Tanh(_OutputActivation):
-    """Hyperbolic tangent."""
+class ReLU(_InplaceActivation):
+    """``max(x, 0)``.
+
+    ``inplace=True`` writes the output into the input array, as PyTorch's
+    ``nn.ReLU(inplace=True)``: no new array, but the input is gone. Safe after
+    a layer that does not keep its own output (``Conv2d``, ``Linear``,
+    ``AvgPool2d``); not after ``MaxPool2d``, whose backward pass needs it.
+    """
+
+
+class Tanh(_InplaceActivation):
+    """Hyperbolic tangent.
+
+    ``inplace=True`` overwrites the input, as for :class:`ReLU` (PyTorch has
+    ``torch.tanh_`` for this): the backward pass needs only the output.
+    """
 
     _fn = staticmethod(F.tanh)
     _grad = staticmethod(F.tanh_backward)
