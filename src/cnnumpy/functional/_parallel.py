@@ -233,11 +233,6 @@ def elementwise(
     return out
 
 
-def unary(ufunc: np.ufunc, x: np.ndarray) -> np.ndarray:
-    """``ufunc(x)`` into a new array of ``x``'s memory order, in parallel."""
-    return elementwise(lambda o, i: ufunc(i, out=o), np.empty_like(x), x, cost=4)
-
-
 def dot(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D arrays, written into ``out``, without holding the GIL.
 
