@@ -304,6 +304,28 @@ def test_blas_threads_are_given_back():
     assert get() == before
 
 
+def test_blas_controls_are_numpys_own_blas():
+    """Checked against threadpoolctl, which finds NumPy's BLAS its own way."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controls = _parallel.blas_controls()
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    numpy_blas = [i for i in blas if "numpy" in i["filepath"]]
+    if not numpy_blas or numpy_blas[0]["internal_api"] != "openblas":
+        pytest.skip("NumPy's BLAS here is not a bundled OpenBLAS")
+    assert controls is not None
+    get, set_ = controls
+    before = get()
+    try:
+        for n in (1, 2):
+            set_(n)
+            info = [
+                i for i in threadpoolctl.threadpool_info() if "numpy" in i["filepath"]
+            ]
+            assert info[0]["num_threads"] == n
+    finally:
+        set_(before)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_gets_fresh_workers(split_everything):
     rng = np.random.default_rng(7)

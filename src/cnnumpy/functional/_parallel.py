@@ -5,15 +5,18 @@ after every matrix product: a second core that the op could use is spinning
 instead. So the engine does its own threading. An op that is worth it cuts its
 work into ``get_num_threads()`` parts (channels, output rows, flat halves of an
 array) and runs them at once: one part in the calling thread, the others in
-resident worker threads. NumPy releases the GIL inside its loops and BLAS
-calls, so the parts really run in parallel. While they run, BLAS is held to
-one thread (when its controls can be found), so no BLAS thread spins on a core
-that a part needs.
+resident worker threads. NumPy releases the GIL inside its loops and most
+BLAS calls (see :func:`dot` for the exception), so the parts really run in
+parallel. While they run, BLAS is held to one thread (when its controls can be
+found), so no BLAS thread spins on a core that a part needs.
 
 Splitting changes nothing in element-wise ops and copies. A product split along
-its summed axis (the weight gradient) adds the parts' partial sums: the result
-is reproducible for a given thread count, and differs in the last bits between
-thread counts, as a multi-threaded BLAS does.
+its summed axis (the convolution's weight gradient) adds the parts' partial
+sums: the result is reproducible for a given thread count, and differs in the
+last bits between thread counts, as a multi-threaded BLAS does.
+
+The workers start on first use and sleep on a queue between parts; a forked
+child starts its own. Each thread keeps its own :func:`scratch` buffers.
 """
 
 from __future__ import annotations
@@ -283,19 +286,26 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _find_blas_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """OpenBLAS's get/set thread-count functions, if NumPy's BLAS is OpenBLAS."""
-    paths = set()
-    with contextlib.suppress(OSError):
-        with open("/proc/self/maps") as f:
-            paths = {
-                line.split(None, 5)[-1].strip()
-                for line in f
-                if "openblas" in line.lower() and "/" in line
-            }
+    """OpenBLAS's get/set thread-count functions, if NumPy's BLAS is OpenBLAS.
+
+    NumPy's wheels bundle their OpenBLAS beside the package, so that one is
+    tried first; then any OpenBLAS the process has loaded (Linux only), as for
+    a NumPy built against the system's.
+    """
     np_dir = os.path.dirname(os.path.dirname(np.__file__))
-    for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*"):
-        paths.update(glob.glob(os.path.join(np_dir, pattern)))
-    for path in sorted(paths):
+    paths = [
+        path
+        for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*")
+        for path in sorted(glob.glob(os.path.join(np_dir, pattern)))
+    ]
+    with contextlib.suppress(OSError), open("/proc/self/maps") as f:
+        loaded = {
+            line.split(None, 5)[-1].strip()
+            for line in f
+            if "openblas" in line.lower() and "/" in line
+        }
+        paths += sorted(loaded - set(paths))
+    for path in paths:
         with contextlib.suppress(OSError):
             lib = ctypes.CDLL(path)
             for prefix, suffix in (
