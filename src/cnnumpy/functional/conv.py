@@ -83,14 +83,16 @@ def conv2d_forward(
         Input and output channels are split into ``groups`` independent
         convolutions; both channel counts must be divisible by it.
     cols_buffer : ndarray, optional
-        Storage for the column matrix, reused if its shape and dtype fit (a
-        module passes the one of its previous batch; nothing else may hold it).
+        Storage for the kept column matrix, reused if its shape and dtype fit
+        (a caller keeping columns batch after batch can pass the previous
+        batch's ``ctx.cols``; nothing else may hold it). Unused without
+        ``keep_cols``.
     keep_cols : bool
-        Keep the column matrix for the backward pass (the default). With
-        False, as in inference, each thread unfolds a block at a time into a
-        small buffer of its own and the full matrix, the largest array of a
-        CNN, is never written; ``ctx`` keeps ``x`` instead, and a backward
-        pass unfolds it again.
+        Keep the column matrix for the backward pass (the default here). With
+        False, as :class:`cnnumpy.nn.Conv2d` runs it, each thread unfolds a
+        block at a time into a small buffer of its own and the full matrix,
+        the largest array of a CNN, is never written; ``ctx`` keeps ``x``
+        instead, and the backward pass unfolds it again, block by block.
 
     Returns
     -------
