@@ -383,3 +383,28 @@ def test_ranges_cover_evenly():
     assert _parallel.ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert _parallel.ranges(2, 3) == [(0, 1), (1, 2)]
     assert _parallel.ranges(0, 2) == []
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("block_bytes", [1, 2000, 1 << 30])
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_conv2d_blocks_of_any_size_match_torch(
+    split_everything, monkeypatch, dtype, block_bytes, keep_cols
+):
+    """Blocks of one output position, of part of a row, of whole rows."""
+    from cnnumpy.functional import conv
+
+    monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(8)
+    x = rand(rng, (3, 4, 10, 9), dtype)
+    w = rand(rng, (6, 2, 3, 3), dtype)
+    b = rand(rng, (6,), dtype)
+    kwargs = {"padding": 1, "groups": 2, "stride": (1, 2)}
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
+    dy = rand(rng, y.shape, dtype)
+    dx, dw, db = F.conv2d_backward(dy, ctx)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.conv2d(tx, tw, tb, **kwargs)
+    ty.backward(torch.from_numpy(dy))
+    for ours, theirs in ((y, ty), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
+        assert_close(ours, theirs, dtype)

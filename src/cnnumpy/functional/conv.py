@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -139,25 +140,24 @@ def conv2d_forward(
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
-    rows = max(1, BLOCK_BYTES // (shape[0] * row * x.itemsize))
+    blocks = _blocks(shape[0] * N * x.itemsize, out_w)
     b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
 
     def out_rows(start: int, stop: int) -> None:
         if cols is None:
-            scratch = _parallel.scratch(shape[0] * rows * row, x.dtype, "cols")
+            scratch = _parallel.scratch(shape[0] * blocks.size * N, x.dtype, "cols")
         else:
             cols6 = cols.reshape(win.shape)
-        for a in range(start, stop, rows):
-            b = min(a + rows, stop)
+        for a, b, o0, o1 in blocks.of(start, stop):
+            c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
+            taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
             if cols is None:
-                block = scratch[: shape[0] * (b - a) * row].reshape(shape[0], -1)
-                block.reshape(*win.shape[:3], b - a, *win.shape[4:])[...] = win[
-                    :, :, :, a:b
-                ]
+                block = scratch[: shape[0] * (c1 - c0)].reshape(shape[0], -1)
+                block.reshape(taps.shape)[...] = taps
             else:
-                cols6[:, :, :, a:b] = win[:, :, :, a:b]  # im2col of output rows a..b
-                block = cols[:, a * row : b * row]  # (C*kH*kW, (b-a)*out_w*N)
-            yb = y3[:, :, a * row : b * row]
+                cols6[:, :, :, a:b, o0:o1] = taps  # im2col of this block
+                block = cols[:, c0:c1]  # (C*kH*kW, c1-c0)
+            yb = y3[:, :, c0:c1]
             np.matmul(w3, block.reshape(groups, -1, block.shape[1]), out=yb)
             if b3 is not None:
                 yb += b3
@@ -174,6 +174,36 @@ def conv2d_forward(
         cols, weight, bias is not None, x.shape, geom, groups, None if keep_cols else x
     )
     return y, ctx
+
+
+class _Blocks(NamedTuple):
+    """Blocks of output positions whose columns fit in BLOCK_BYTES."""
+
+    rows: int  # whole output rows per block, or 1 and ...
+    step: int  # ... at most this many output columns per block
+    out_w: int
+
+    @property
+    def size(self) -> int:
+        """Output positions in the largest block."""
+        return self.rows * self.step
+
+    def of(self, start: int, stop: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(a, b, o0, o1)``: rows a..b, columns o0..o1, covering rows start..stop."""
+        if self.step == self.out_w:
+            for a in range(start, stop, self.rows):
+                yield a, min(a + self.rows, stop), 0, self.out_w
+            return
+        for a in range(start, stop):  # a row is too big: cut it too
+            for o in range(0, self.out_w, self.step):
+                yield a, a + 1, o, min(o + self.step, self.out_w)
+
+
+def _blocks(bytes_per_position: int, out_w: int) -> _Blocks:
+    per_row = bytes_per_position * out_w
+    if per_row <= BLOCK_BYTES:
+        return _Blocks(BLOCK_BYTES // per_row, out_w, out_w)
+    return _Blocks(1, max(1, BLOCK_BYTES // bytes_per_position), out_w)
 
 
 def conv2d_backward(
@@ -242,18 +272,19 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     K, row = C * kH * kW, out_w * N
     Fg, Kg = F // g, K // g
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
-    rows = max(1, BLOCK_BYTES // (K * row * x.itemsize))
+    blocks = _blocks(K * N * x.itemsize, out_w)
 
     def out_rows(start: int, stop: int) -> np.ndarray:
-        cols = _parallel.scratch(K * rows * row, x.dtype, "cols")
-        dys = _parallel.scratch(F * rows * row, x.dtype, "dy")
+        cols = _parallel.scratch(K * blocks.size * N, x.dtype, "cols")
+        dys = _parallel.scratch(F * blocks.size * N, x.dtype, "dy")
         acc = np.zeros((g, Fg, Kg), dtype=x.dtype)
-        for a in range(start, stop, rows):
-            b = min(a + rows, stop)
-            block = cols[: K * (b - a) * row].reshape(K, -1)  # (C*kH*kW, n)
-            block.reshape(C, kH, kW, b - a, out_w, N)[...] = win[:, :, :, a:b]
-            dyb = dys[: F * (b - a) * row].reshape(F, -1)  # (F, n), contiguous
-            dyb[...] = dy2[:, a * row : b * row]
+        for a, b, o0, o1 in blocks.of(start, stop):
+            c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
+            taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
+            block = cols[: K * (c1 - c0)].reshape(K, -1)  # (C*kH*kW, n)
+            block.reshape(taps.shape)[...] = taps
+            dyb = dys[: F * (c1 - c0)].reshape(F, -1)  # (F, n), contiguous
+            dyb[...] = dy2[:, c0:c1]
             for gi in range(g):
                 # Contiguous operands, so np.dot lets go of the GIL.
                 acc[gi] += np.dot(
