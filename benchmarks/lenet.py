@@ -1,6 +1,7 @@
 """LeNet-5 in cnnumpy and in PyTorch, side by side, in one process.
 
-Measures, with the same threads and interleaved rounds (median of ``--rounds``):
+Measures, with the same threads and interleaved rounds (median of ``--rounds``;
+inference: of ``--rounds`` x ``--infer-repeats`` alternating passes):
 
 - one training epoch (``--images`` random 1x28x28 images, batch ``--batch-size``,
   Adam 1e-3, cross-entropy) in float32 and in float64, for both libraries;
@@ -280,6 +281,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--infer-batch", type=int, default=1_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--infer-repeats",
+        type=int,
+        default=3,
+        help="inference passes per library and round (default: 3)",
+    )
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--naive-batches", type=int, default=2)
     p.add_argument("--profile-batches", type=int, default=50)
@@ -295,6 +302,7 @@ def parse_args() -> argparse.Namespace:
         "infer_batch",
         "threads",
         "rounds",
+        "infer_repeats",
     ):
         if getattr(args, name) < 1:
             p.error(
@@ -312,7 +320,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_rounds(args: argparse.Namespace, data: dict) -> tuple[dict, dict]:
-    """Interleaved rounds (the order alternates); each run on a fresh model."""
+    """Interleaved rounds (the order alternates); each run on a fresh model.
+
+    In each round both libraries train, then their trained models run inference
+    ``--infer-repeats`` times each, alternating: one inference pass takes well
+    under a second, so a single pass per round would be at the mercy of a
+    shared machine's bad moment.
+    """
     train: dict = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in args.dtypes}
     infer: dict = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in args.dtypes}
     for r in range(args.rounds + 1):  # round 0 is a short warm-up, not counted
@@ -321,18 +335,25 @@ def run_rounds(args: argparse.Namespace, data: dict) -> tuple[dict, dict]:
             np_dt, t_dt = DTYPES[name]
             x, y, tx, ty = data[name]
             xi, txi = x[: args.infer_images], tx[: args.infer_images]
-            for lib in ("cnnumpy", "torch") if r % 2 else ("torch", "cnnumpy"):
+            order = ("cnnumpy", "torch") if r % 2 else ("torch", "cnnumpy")
+            models = {}
+            for lib in order:
                 if lib == "cnnumpy":
-                    model = cnnumpy_lenet5(np_dt, seed=r)
-                    t_train = timed(cnnumpy_epoch, model, x[:n], y[:n], args.batch_size)
-                    t_infer = timed(cnnumpy_infer, model, xi, args.infer_batch)
+                    models[lib] = cnnumpy_lenet5(np_dt, seed=r)
+                    t = timed(cnnumpy_epoch, models[lib], x[:n], y[:n], args.batch_size)
                 else:
-                    model = torch_lenet5(t_dt, seed=r)
-                    t_train = timed(torch_epoch, model, tx[:n], ty[:n], args.batch_size)
-                    t_infer = timed(torch_infer, model, txi, args.infer_batch)
+                    models[lib] = torch_lenet5(t_dt, seed=r)
+                    t = timed(torch_epoch, models[lib], tx[:n], ty[:n], args.batch_size)
                 if r:
-                    train[lib, name].append(t_train)
-                    infer[lib, name].append(t_infer)
+                    train[lib, name].append(t)
+            for rep in range(args.infer_repeats):
+                for lib in order if rep % 2 else order[::-1]:
+                    if lib == "cnnumpy":
+                        t = timed(cnnumpy_infer, models[lib], xi, args.infer_batch)
+                    else:
+                        t = timed(torch_infer, models[lib], txi, args.infer_batch)
+                    if r:
+                        infer[lib, name].append(t)
         if r:
             print(f"# round {r}/{args.rounds} done", file=sys.stderr)
     return train, infer
@@ -342,7 +363,8 @@ def print_speed(args, train, infer) -> None:
     print(
         f"Training epoch: {args.images:,} images, batch {args.batch_size}, Adam 1e-3; "
         f"inference: {args.infer_images:,} images, batch {args.infer_batch}; "
-        f"median of {args.rounds} interleaved rounds."
+        f"medians of {args.rounds} interleaved rounds "
+        f"({args.infer_repeats} alternating inference passes each per round)."
     )
     print()
     print(

@@ -140,7 +140,7 @@ def conv2d_forward(
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
-    blocks = _blocks(shape[0] * N * x.itemsize, out_w)
+    blocks = _blocks(shape[0] * N * x.itemsize, out_h, out_w)
     b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
 
     def out_rows(start: int, stop: int) -> None:
@@ -199,10 +199,10 @@ class _Blocks(NamedTuple):
                 yield a, a + 1, o, min(o + self.step, self.out_w)
 
 
-def _blocks(bytes_per_position: int, out_w: int) -> _Blocks:
+def _blocks(bytes_per_position: int, out_h: int, out_w: int) -> _Blocks:
     per_row = bytes_per_position * out_w
     if per_row <= BLOCK_BYTES:
-        return _Blocks(BLOCK_BYTES // per_row, out_w, out_w)
+        return _Blocks(min(out_h, BLOCK_BYTES // per_row), out_w, out_w)
     return _Blocks(1, max(1, BLOCK_BYTES // bytes_per_position), out_w)
 
 
@@ -272,7 +272,7 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     K, row = C * kH * kW, out_w * N
     Fg, Kg = F // g, K // g
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
-    blocks = _blocks(K * N * x.itemsize, out_w)
+    blocks = _blocks(K * N * x.itemsize, out_h, out_w)
 
     def out_rows(start: int, stop: int) -> np.ndarray:
         cols = _parallel.scratch(K * blocks.size * N, x.dtype, "cols")
