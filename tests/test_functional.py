@@ -310,7 +310,7 @@ def test_cross_entropy_matches_torch(scale, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7)])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7), (7,)])
 def test_linear_matches_torch(shape, dtype):
     rng = np.random.default_rng(8)
     x = rng.standard_normal(shape).astype(dtype)

@@ -49,6 +49,18 @@ def rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs):
+    """Output and every gradient of conv2d_forward/backward equal PyTorch's."""
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
+    dy = rand(rng, y.shape, x.dtype)
+    dx, dw, db = F.conv2d_backward(dy, ctx)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.conv2d(tx, tw, tb, **kwargs)
+    ty.backward(torch.from_numpy(dy))
+    for ours, theirs in ((y, ty), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
+        assert_close(ours, theirs, x.dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("cin", "cout", "kwargs"),
@@ -68,16 +80,7 @@ def test_split_conv2d_matches_torch(
     x = rand(rng, (5, cin, 11, 9), dtype)
     w = rand(rng, (cout, cin // groups, 3, 3), dtype)
     b = rand(rng, (cout,), dtype)
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
-    dy = rand(rng, y.shape, dtype)
-    dx, dw, db = F.conv2d_backward(dy, ctx)
-    tx, tw, tb = leaf(x), leaf(w), leaf(b)
-    ty = TF.conv2d(tx, tw, tb, **kwargs)
-    ty.backward(torch.from_numpy(dy))
-    assert_close(y, ty, dtype)
-    assert_close(dx, tx.grad, dtype)
-    assert_close(dw, tw.grad, dtype)
-    assert_close(db, tb.grad, dtype)
+    assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -400,11 +403,4 @@ def test_conv2d_blocks_of_any_size_match_torch(
     w = rand(rng, (6, 2, 3, 3), dtype)
     b = rand(rng, (6,), dtype)
     kwargs = {"padding": 1, "groups": 2, "stride": (1, 2)}
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
-    dy = rand(rng, y.shape, dtype)
-    dx, dw, db = F.conv2d_backward(dy, ctx)
-    tx, tw, tb = leaf(x), leaf(w), leaf(b)
-    ty = TF.conv2d(tx, tw, tb, **kwargs)
-    ty.backward(torch.from_numpy(dy))
-    for ours, theirs in ((y, ty), (dx, tx.grad), (dw, tw.grad), (db, tb.grad)):
-        assert_close(ours, theirs, dtype)
+    assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs)

@@ -261,6 +261,16 @@ def gemm_parts(n: int, size: int) -> int:
     return parts(n, size // GEMM_ELEMENT) if blas_controls() is not None else 1
 
 
+def split_blas(fn: Callable[[int, int], None], n: int, size: int) -> None:
+    """:func:`split` for matrix products: ``n`` units of ``size`` multiply-adds.
+
+    BLAS is held to one thread even when the work stays in one piece, so that
+    its own threads never wake to spin beside the engine's.
+    """
+    with blas_single_thread():
+        split(fn, n, k=gemm_parts(n, size))
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D arrays, the rows of ``a`` (or columns of ``b``) split.
 
@@ -270,15 +280,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     (M, K), N = a.shape, b.shape[1]
     out = np.empty((M, N), dtype=np.result_type(a, b))
-    by_rows = M >= 4 * get_num_threads() or M >= N
-    k = gemm_parts(M, K * N) if by_rows else gemm_parts(N, K * M)
-    if k == 1:
-        with blas_single_thread():
-            return dot(a, b, out)
-    if by_rows:
-        split(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, k=k)
+    if M >= 4 * get_num_threads() or M >= N:
+        split_blas(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, K * N)
     else:
-        split(lambda c0, c1: dot(a, b[:, c0:c1], out[:, c0:c1]), N, k=k)
+        split_blas(lambda c0, c1: dot(a, b[:, c0:c1], out[:, c0:c1]), N, K * M)
     return out
 
 

@@ -165,9 +165,7 @@ def conv2d_forward(
     # Each thread fills and multiplies its own share of the output rows, in
     # blocks that stay in its cache. (This product's output is large, so
     # np.matmul lets go of the GIL.)
-    k = _parallel.gemm_parts(out_h, shape[0] * row * F)
-    with _parallel.blas_single_thread():
-        _parallel.split(out_rows, out_h, k=k)
+    _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
     ctx = Conv2dContext(
@@ -232,12 +230,9 @@ def conv2d_backward(
         ``dy`` summed over batch and positions.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
-    N, C, H, W = ctx.input_shape
-    F = ctx.weight.shape[0]
-    g = ctx.groups
-    out_h, out_w = ctx.geom.out
-    kH, kW = ctx.geom.kernel
-    check_grad(dy, (N, F, out_h, out_w))
+    N = ctx.input_shape[0]
+    F, g = ctx.weight.shape[0], ctx.groups
+    check_grad(dy, (N, F, *ctx.geom.out))
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
@@ -274,10 +269,9 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     blocks = _blocks(K * N * x.itemsize, out_h, out_w)
 
-    def out_rows(start: int, stop: int) -> np.ndarray:
+    def out_rows(start: int, stop: int, acc: np.ndarray) -> None:
         cols = _parallel.scratch(K * blocks.size * N, x.dtype, "cols")
         dys = _parallel.scratch(F * blocks.size * N, x.dtype, "dy")
-        acc = np.zeros((g, Fg, Kg), dtype=x.dtype)
         for a, b, o0, o1 in blocks.of(start, stop):
             c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
             taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
@@ -290,21 +284,14 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                 acc[gi] += np.dot(
                     dyb[gi * Fg : (gi + 1) * Fg], block[gi * Kg : (gi + 1) * Kg].T
                 )
-        return acc
 
-    k = _parallel.gemm_parts(out_h, K * row * F)
-    pieces = _parallel.ranges(out_h, k)
-    partial: list[np.ndarray] = [None] * len(pieces)  # type: ignore[list-item]
-
-    def part(i: int) -> None:
-        partial[i] = out_rows(*pieces[i])
-
+    pieces = _parallel.ranges(out_h, _parallel.gemm_parts(out_h, K * row * F))
+    partial = np.zeros((len(pieces), g, Fg, Kg), dtype=x.dtype)  # one per thread
     with _parallel.blas_single_thread():
-        _parallel.run([lambda i=i: part(i) for i in range(len(pieces))])
-    dweight = partial[0]
-    for p in partial[1:]:
-        dweight += p
-    return dweight.reshape(ctx.weight.shape)
+        _parallel.run(
+            [lambda i=i, p=p: out_rows(*p, partial[i]) for i, p in enumerate(pieces)]
+        )
+    return partial.sum(axis=0).reshape(ctx.weight.shape)
 
 
 def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
@@ -329,9 +316,7 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                 wT = np.ascontiguousarray(w).reshape(F // g, -1).T  # ((b-a)*kW, F/g)
                 fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom, kernel_row=i)
 
-    k = _parallel.gemm_parts(C, kH * kW * dy2.shape[1] * (F // g))
-    with _parallel.blas_single_thread():
-        _parallel.split(channels, C, k=k)
+    _parallel.split_blas(channels, C, kH * kW * dy2.shape[1] * (F // g))
     return crop(dxp, ctx.input_shape, ctx.geom)
 
 

@@ -174,15 +174,11 @@ def fold_into(
     """
     C, N = dxp.shape[0], dxp.shape[3]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
-    if kernel_row is None:
-        cols6 = cols.reshape(C, kH, kW, out_h, out_w, N)
-        for i, j, sh, sw in taps(geom):
-            dxp[:, sh, sw] += cols6[:, i, j]
-        return
-    cols5 = cols.reshape(C, kW, out_h, out_w, N)
+    first, n_rows = (0, kH) if kernel_row is None else (kernel_row, 1)
+    cols6 = cols.reshape(C, n_rows, kW, out_h, out_w, N)
     for i, j, sh, sw in taps(geom):
-        if i == kernel_row:
-            dxp[:, sh, sw] += cols5[:, j]
+        if first <= i < first + n_rows:
+            dxp[:, sh, sw] += cols6[:, i - first, j]
 
 
 def im2col(

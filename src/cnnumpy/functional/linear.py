@@ -59,10 +59,9 @@ def linear(
     ndarray, shape (*, out_features)
     """
     _check_linear(x, weight, bias)
-    if x.ndim == 2:
-        y = _parallel.matmul(x, weight.T)  # BLAS reads the transpose in place
-    else:
-        y = x @ weight.T
+    x2 = x.reshape(-1, weight.shape[1])  # (M, in): leading dimensions merged
+    # BLAS reads the transpose in place: no copy.
+    y = _parallel.matmul(x2, weight.T).reshape(*x.shape[:-1], weight.shape[0])
     if bias is not None:
         y += bias
     return y
