@@ -73,6 +73,16 @@ def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """The ``--threads N`` option of the commands that run the engine."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="threads for the engine's ops (default: the usable CPUs)",
+    )
+
+
 def nonnegative_int(text: str) -> int:
     """A whole number >= 0."""
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")

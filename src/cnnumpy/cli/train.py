@@ -10,6 +10,7 @@ import numpy as np
 from cnnumpy import data
 from cnnumpy.cli._args import (
     EXIT_INTERRUPTED,
+    add_threads,
     folder,
     fraction,
     nonnegative_int,
@@ -189,12 +190,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         "--no-plots", dest="plots", action="store_const", const=False, help="skip plots"
     )
     p.add_argument("--quiet", action="store_true", help="print only the test accuracy")
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        metavar="N",
-        help="threads for the engine's ops (default: the usable CPUs)",
-    )
+    add_threads(p)
     p.set_defaults(run=run_train)
 
 
@@ -238,12 +234,7 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--data", dest="data_dir", type=folder, metavar="DIR")
     p.add_argument("--cache-dir", metavar="DIR")
     p.add_argument("--no-download", dest="download", action="store_false")
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        metavar="N",
-        help="threads for the engine's ops (default: the usable CPUs)",
-    )
+    add_threads(p)
     p.set_defaults(run=run_evaluate)
 
 
@@ -274,12 +265,7 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
     p.add_argument("images", type=readable_file, nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=positive_int, default=3, metavar="K")
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        metavar="N",
-        help="threads for the engine's ops (default: the usable CPUs)",
-    )
+    add_threads(p)
     p.set_defaults(run=run_predict)
 
 
