@@ -26,14 +26,19 @@ from conftest import assert_close, leaf
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def split_everything(monkeypatch):
-    """Every op splits, whatever its size, into 3 parts."""
+@pytest.fixture(params=["parts", "pieces"])
+def split_everything(request, monkeypatch):
+    """Every op splits, whatever its size: into 3 parts, or into pieces.
+
+    With "pieces" every op is cut as a big one is (up to ``PIECES`` pieces per
+    thread, handed out as threads come free).
+    """
     monkeypatch.setattr(_parallel, "MIN_PART", 1)
     monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
+    monkeypatch.setattr(_parallel, "PIECE", 1 if request.param == "pieces" else 1 << 62)
     before = cnnumpy.get_num_threads()
     cnnumpy.set_num_threads(3)
-    yield
+    yield request.param
     cnnumpy.set_num_threads(before)
 
 
@@ -347,9 +352,33 @@ def test_a_forked_child_gets_fresh_workers(split_everything):
 
 def test_parts_run_on_distinct_threads(split_everything):
     seen = []
-    _parallel.split(lambda a, b: seen.append((a, b, threading.get_ident())), 7)
-    assert sorted(s[:2] for s in seen) == [(0, 2), (2, 4), (4, 7)]
+
+    def part(a, b):
+        seen.append((a, b, threading.get_ident()))
+        time.sleep(0.01)  # so that no thread takes every piece alone
+
+    _parallel.split(part, 40)
+    if split_everything == "parts":
+        assert sorted(s[:2] for s in seen) == [(0, 13), (13, 26), (26, 40)]
+    else:  # 3 threads * PIECES pieces, each handed out once
+        assert sorted(s[:2] for s in seen) == _parallel.ranges(40, 3 * _parallel.PIECES)
     assert len({s[2] for s in seen}) == 3
+
+
+def test_no_piece_is_handed_out_after_an_error(split_everything):
+    done = []
+
+    def piece(a, b):
+        if a == 0:
+            raise RuntimeError("piece 0 failed")
+        time.sleep(0.01)
+        done.append(a)
+
+    with pytest.raises(RuntimeError, match="piece 0 failed"):
+        _parallel.split(piece, 40)
+    if split_everything == "pieces":
+        # The two other threads had taken one piece each when piece 0 failed.
+        assert len(done) <= 2
 
 
 def test_one_thread_runs_in_the_caller(one_thread):
