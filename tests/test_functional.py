@@ -326,6 +326,21 @@ def test_linear_matches_torch(shape, dtype):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_gradient_keeps_a_column_major_input_order(dtype):
+    """A flattened (C, H, W, N) activation is column-major; so is its gradient."""
+    rng = np.random.default_rng(8)
+    x = np.asfortranarray(rng.standard_normal((6, 7)).astype(dtype))
+    w = rng.standard_normal((4, 7)).astype(dtype)
+    dy = rng.standard_normal((6, 4)).astype(dtype)
+    dx, dw, _ = F.linear_backward(dy, x, w)
+    tx, tw = leaf(x), leaf(w)
+    TF.linear(tx, tw).backward(torch.tensor(dy))
+    assert dx.flags.f_contiguous and not dx.flags.c_contiguous
+    assert_close(dx, tx.grad, dtype)
+    assert_close(dw, tw.grad, dtype)
+
+
 def test_flatten_round_trip():
     x = np.arange(120.0).reshape(2, 3, 4, 5)
     y = F.flatten(x)

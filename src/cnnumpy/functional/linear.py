@@ -77,7 +77,10 @@ def linear_backward(
     """Gradients of :func:`linear`: ``dx = dy @ W``, ``dW = dy.T @ x``, ``db = Σ dy``.
 
     Leading batch dimensions are summed over for ``dW`` and ``db``. ``dx`` is None
-    when ``input_grad`` is False, ``db`` when ``has_bias`` is False.
+    when ``input_grad`` is False, ``db`` when ``has_bias`` is False. A 2-D
+    ``x`` stored column-major (a flattened (C, H, W, N) activation is) gets a
+    ``dx`` stored the same way, so the gradient flows back into the layers
+    below in their own memory order.
     """
     _check_linear(x, weight, None)
     check_grad(dy, (*x.shape[:-1], weight.shape[0]))
@@ -85,11 +88,12 @@ def linear_backward(
     x2 = x.reshape(-1, weight.shape[1])  # (M, in)
     dweight = _parallel.matmul(dy2.T, x2)
     dbias = dy2.sum(axis=0) if has_bias else None
-    dx = (
-        _parallel.matmul(dy2, weight).reshape(dy.shape[:-1] + weight.shape[1:])
-        if input_grad
-        else None
-    )
+    if not input_grad:
+        dx = None
+    elif x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
+        dx = _parallel.matmul(weight.T, dy2.T).T  # (W.T @ dy.T).T, column-major
+    else:
+        dx = _parallel.matmul(dy2, weight).reshape(dy.shape[:-1] + weight.shape[1:])
     return dx, dweight, dbias
 
 
