@@ -280,7 +280,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--infer-images", type=int, default=10_000)
     p.add_argument("--infer-batch", type=int, default=1_000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="timed rounds; the medians are over these (default: 5)",
+    )
     p.add_argument(
         "--infer-repeats",
         type=int,
@@ -380,6 +385,29 @@ def print_speed(args, train, infer) -> None:
             t = statistics.median(table["torch", name])
             print(
                 f"| {name} | {task} | {c:.2f} | {t:.2f} | {c / t:.2f}x | {n / c:,.0f} | {n / t:,.0f} |"
+            )
+    print()
+    print(
+        "Each round on its own (cnnumpy / PyTorch, each library's time in that "
+        "round; inference: the median of the round's passes), to show the spread:"
+    )
+    print()
+    print(
+        "| dtype | task | "
+        + " | ".join(f"round {r + 1}" for r in range(args.rounds))
+        + " |"
+    )
+    print("|---|---|" + "---:|" * args.rounds)
+    for name in args.dtypes:
+        for task, table in (("train epoch", train), ("inference", infer)):
+            per = len(table["cnnumpy", name]) // args.rounds  # times per round
+            ratios = [
+                statistics.median(table["cnnumpy", name][r * per : (r + 1) * per])
+                / statistics.median(table["torch", name][r * per : (r + 1) * per])
+                for r in range(args.rounds)
+            ]
+            print(
+                f"| {name} | {task} | " + " | ".join(f"{q:.2f}x" for q in ratios) + " |"
             )
 
 
