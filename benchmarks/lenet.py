@@ -1,7 +1,9 @@
 """LeNet-5 in cnnumpy and in PyTorch, side by side, in one process.
 
 Measures, with the same threads and interleaved rounds (median of ``--rounds``;
-inference: of ``--rounds`` x ``--infer-repeats`` alternating passes):
+within a round's epoch the libraries take turns every ``--turn-batches``
+batches; inference: median of ``--rounds`` x ``--infer-repeats`` alternating
+passes):
 
 - one training epoch (``--images`` random 1x28x28 images, batch ``--batch-size``,
   Adam 1e-3, cross-entropy) in float32 and in float64, for both libraries;
@@ -91,27 +93,45 @@ def torch_lenet5(dtype: torch.dtype, seed: int) -> torch.nn.Sequential:
 # --- one epoch / one inference pass ----------------------------------------------------
 
 
-def cnnumpy_epoch(model, x: np.ndarray, y: np.ndarray, batch: int) -> None:
+def cnnumpy_trainer(model) -> Callable[[np.ndarray, np.ndarray, int], None]:
+    """``train(x, y, batch)``: Adam steps over ``x``; one optimizer across calls."""
     model.train()
     model.input_grad = False  # the input is data
     criterion = nn.CrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=1e-3)
-    for i in range(0, len(x), batch):
-        opt.zero_grad()
-        criterion(model(x[i : i + batch]), y[i : i + batch])
-        model.backward(criterion.backward())
-        opt.step()
+
+    def train(x: np.ndarray, y: np.ndarray, batch: int) -> None:
+        for i in range(0, len(x), batch):
+            opt.zero_grad()
+            criterion(model(x[i : i + batch]), y[i : i + batch])
+            model.backward(criterion.backward())
+            opt.step()
+
+    return train
 
 
-def torch_epoch(model, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+def torch_trainer(model) -> Callable[[torch.Tensor, torch.Tensor, int], None]:
+    """``train(x, y, batch)``: Adam steps over ``x``; one optimizer across calls."""
     model.train()
     criterion = torch.nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for i in range(0, len(x), batch):
-        opt.zero_grad()
-        loss = criterion(model(x[i : i + batch]), y[i : i + batch])
-        loss.backward()
-        opt.step()
+
+    def train(x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+        for i in range(0, len(x), batch):
+            opt.zero_grad()
+            loss = criterion(model(x[i : i + batch]), y[i : i + batch])
+            loss.backward()
+            opt.step()
+
+    return train
+
+
+def cnnumpy_epoch(model, x: np.ndarray, y: np.ndarray, batch: int) -> None:
+    cnnumpy_trainer(model)(x, y, batch)
+
+
+def torch_epoch(model, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+    torch_trainer(model)(x, y, batch)
 
 
 def cnnumpy_infer(model, x: np.ndarray, batch: int) -> None:
@@ -287,6 +307,13 @@ def parse_args() -> argparse.Namespace:
         help="timed rounds; the medians are over these (default: 5)",
     )
     p.add_argument(
+        "--turn-batches",
+        type=int,
+        default=50,
+        help="training batches per turn; the libraries take turns within an epoch "
+        "(default: 50)",
+    )
+    p.add_argument(
         "--infer-repeats",
         type=int,
         default=3,
@@ -307,6 +334,7 @@ def parse_args() -> argparse.Namespace:
         "infer_batch",
         "threads",
         "rounds",
+        "turn_batches",
         "infer_repeats",
     ):
         if getattr(args, name) < 1:
@@ -327,7 +355,10 @@ def parse_args() -> argparse.Namespace:
 def run_rounds(args: argparse.Namespace, data: dict) -> tuple[dict, dict]:
     """Interleaved rounds (the order alternates); each run on a fresh model.
 
-    In each round both libraries train, then their trained models run inference
+    In each round both libraries train one epoch, taking turns every
+    ``--turn-batches`` batches, so that both see the same stretches of a
+    shared machine whose speed drifts within seconds; each library's epoch
+    time is the sum of its turns. Then their trained models run inference
     ``--infer-repeats`` times each, alternating: one inference pass takes well
     under a second, so a single pass per round would be at the mercy of a
     shared machine's bad moment.
@@ -336,21 +367,31 @@ def run_rounds(args: argparse.Namespace, data: dict) -> tuple[dict, dict]:
     infer: dict = {(lib, d): [] for lib in ("cnnumpy", "torch") for d in args.dtypes}
     for r in range(args.rounds + 1):  # round 0 is a short warm-up, not counted
         n = args.images if r else 10 * args.batch_size
+        turn = args.turn_batches * args.batch_size
         for name in args.dtypes:
             np_dt, t_dt = DTYPES[name]
             x, y, tx, ty = data[name]
             xi, txi = x[: args.infer_images], tx[: args.infer_images]
             order = ("cnnumpy", "torch") if r % 2 else ("torch", "cnnumpy")
-            models = {}
-            for lib in order:
-                if lib == "cnnumpy":
-                    models[lib] = cnnumpy_lenet5(np_dt, seed=r)
-                    t = timed(cnnumpy_epoch, models[lib], x[:n], y[:n], args.batch_size)
-                else:
-                    models[lib] = torch_lenet5(t_dt, seed=r)
-                    t = timed(torch_epoch, models[lib], tx[:n], ty[:n], args.batch_size)
-                if r:
-                    train[lib, name].append(t)
+            models = {
+                "cnnumpy": cnnumpy_lenet5(np_dt, seed=r),
+                "torch": torch_lenet5(t_dt, seed=r),
+            }
+            trainers = {
+                "cnnumpy": (cnnumpy_trainer(models["cnnumpy"]), x, y),
+                "torch": (torch_trainer(models["torch"]), tx, ty),
+            }
+            spent = dict.fromkeys(order, 0.0)
+            for k, start in enumerate(range(0, n, turn)):
+                stop = min(start + turn, n)
+                for lib in order if k % 2 == 0 else order[::-1]:
+                    train_, xs, ys = trainers[lib]
+                    spent[lib] += timed(
+                        train_, xs[start:stop], ys[start:stop], args.batch_size
+                    )
+            if r:
+                for lib in order:
+                    train[lib, name].append(spent[lib])
             for rep in range(args.infer_repeats):
                 for lib in order if rep % 2 else order[::-1]:
                     if lib == "cnnumpy":
@@ -368,8 +409,9 @@ def print_speed(args, train, infer) -> None:
     print(
         f"Training epoch: {args.images:,} images, batch {args.batch_size}, Adam 1e-3; "
         f"inference: {args.infer_images:,} images, batch {args.infer_batch}; "
-        f"medians of {args.rounds} interleaved rounds "
-        f"({args.infer_repeats} alternating inference passes each per round)."
+        f"medians of {args.rounds} interleaved rounds; in each, the libraries take "
+        f"turns every {args.turn_batches} training batches, then make "
+        f"{args.infer_repeats} alternating inference passes each."
     )
     print()
     print(

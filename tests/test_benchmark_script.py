@@ -1,0 +1,45 @@
+"""`benchmarks/lenet.py` runs end to end on a tiny setting and prints its tables.
+
+No timing is asserted (timings belong in the README, measured alone); this
+only keeps the script from breaking unnoticed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "lenet.py"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_tiny_run_prints_every_table():
+    done = run_script(
+        "--images", "40", "--batch-size", "4", "--infer-images", "40",
+        "--infer-batch", "20", "--rounds", "2", "--turn-batches", "3",
+        "--infer-repeats", "1", "--no-memory", "--profile-batches", "1",
+        "--naive-batches", "1", "--dtypes", "float32",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "| float32 | train epoch |" in out
+    assert "| float32 | inference |" in out
+    assert "| dtype | task | round 1 | round 2 |" in out
+    assert "| 0: Conv2d |" in out  # the per-layer table
+    assert "cnnumpy naive loops" in out
+    assert "# round 2/2 done" in done.stderr
+
+
+def test_bad_flag_names_the_flag():
+    done = run_script("--rounds", "0")
+    assert done.returncode != 0
+    assert "--rounds must be >= 1, got 0" in done.stderr
