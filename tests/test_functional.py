@@ -326,6 +326,21 @@ def test_linear_matches_torch(shape, dtype):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_conv2d_of_an_empty_batch_matches_torch(keep_cols):
+    rng = np.random.default_rng(8)
+    x = np.zeros((0, 3, 9, 9))
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y, ctx = F.conv2d_forward(x, w, b, padding=1, keep_cols=keep_cols)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.conv2d(tx, tw, tb, padding=1)
+    assert y.shape == tuple(ty.shape) == (0, 4, 9, 9)
+    ty.backward(torch.zeros_like(ty))
+    for got, want in zip(F.conv2d_backward(np.zeros(y.shape), ctx), (tx, tw, tb)):
+        assert got.shape == tuple(want.grad.shape)
+        assert_close(got, want.grad, np.float64)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_linear_gradient_keeps_a_column_major_input_order(dtype):
     """A flattened (C, H, W, N) activation is column-major; so is its gradient."""

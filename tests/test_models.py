@@ -69,6 +69,25 @@ def test_lenet_matches_pytorch_twin_forward_and_backward(modern, mnist_digits):
         assert_close(p.grad, dict(twin.named_parameters())[name].grad, np.float64)
 
 
+@pytest.mark.parametrize("modern", [False, True])
+def test_an_empty_batch_goes_through_as_in_pytorch(modern):
+    """A batch of 0 images (the tail of a split, a filter that kept nothing)."""
+    twin = torch_lenet(modern, torch.float32)
+    model = (lenet5_modern if modern else lenet5)(dtype=np.float32)
+    model.load_state_dict(numpy_state(twin))
+    model.input_grad = True
+    x = np.zeros((0, 1, 28, 28), np.float32)
+    out = model(x)
+    xt = torch.zeros((0, 1, 28, 28), requires_grad=True)
+    out_t = twin(xt)
+    assert out.shape == tuple(out_t.shape) == (0, 10)
+    dx = model.backward(np.zeros_like(out))
+    out_t.backward(torch.zeros_like(out_t))
+    assert dx.shape == x.shape
+    for name, p in model.named_parameters():
+        assert_close(p.grad, dict(twin.named_parameters())[name].grad, np.float32)
+
+
 def test_lenet5_layers_and_parameter_count():
     model = lenet5(rng=np.random.default_rng(0))
     names = [name for name, _ in model.named_children()]

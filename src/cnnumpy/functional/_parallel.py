@@ -162,6 +162,8 @@ def run(tasks: Sequence[Callable[[], None]]) -> None:
     held to one thread meanwhile. Another thread calling in while the workers
     are busy runs its tasks one after the other instead of waiting.
     """
+    if not tasks:  # an empty array: nothing to do
+        return
     if len(tasks) == 1 or not _lock.acquire(blocking=False):
         with blas_single_thread() if len(tasks) > 1 else contextlib.nullcontext():
             for task in tasks:

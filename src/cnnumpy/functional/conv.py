@@ -164,8 +164,9 @@ def conv2d_forward(
 
     # Each thread fills and multiplies its own share of the output rows, in
     # blocks that stay in its cache. (This product's output is large, so
-    # np.matmul lets go of the GIL.)
-    _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
+    # np.matmul lets go of the GIL.) An empty batch has nothing to multiply.
+    if N:
+        _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
     ctx = Conv2dContext(
@@ -199,6 +200,8 @@ class _Blocks(NamedTuple):
 
 def _blocks(bytes_per_position: int, out_h: int, out_w: int) -> _Blocks:
     per_row = bytes_per_position * out_w
+    if per_row == 0:  # an empty batch: nothing to cut
+        return _Blocks(out_h, out_w, out_w)
     if per_row <= BLOCK_BYTES:
         return _Blocks(min(out_h, BLOCK_BYTES // per_row), out_w, out_w)
     return _Blocks(1, max(1, BLOCK_BYTES // bytes_per_position), out_w)
@@ -237,7 +240,9 @@ def conv2d_backward(
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
     cols = ctx.cols
-    if cols is None:
+    if N == 0:  # an empty batch: every sum is empty
+        dweight = np.zeros_like(ctx.weight)
+    elif cols is None:
         dweight = _weight_grad_in_blocks(dy2, ctx)
     elif g == 1:
         # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
@@ -248,7 +253,14 @@ def conv2d_backward(
         cols3 = cols.reshape(g, -1, cols.shape[1])  # (g, Cg*kH*kW, L*N)
         dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
         dweight = dweight.reshape(ctx.weight.shape)
-    dx = _input_grad(dy2, ctx) if input_grad else None
+    if not input_grad:
+        dx = None
+    elif N == 0:
+        dx = crop(
+            padded_zeros(ctx.input_shape, ctx.geom, dy.dtype), ctx.input_shape, ctx.geom
+        )
+    else:
+        dx = _input_grad(dy2, ctx)
     return dx, dweight, dbias
 
 

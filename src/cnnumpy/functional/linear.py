@@ -109,7 +109,9 @@ def flatten(x: np.ndarray, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
             f"`start_dim`..`end_dim` (={start_dim}..{end_dim}) must be a valid range "
             f"of dimensions of a {x.ndim}-D input"
         )
-    return x.reshape(*x.shape[:s], -1, *x.shape[e + 1 :])
+    # The merged size spelled out: -1 is ambiguous for an empty batch.
+    merged = int(np.prod(x.shape[s : e + 1]))
+    return x.reshape(*x.shape[:s], merged, *x.shape[e + 1 :])
 
 
 def flatten_backward(dy: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
