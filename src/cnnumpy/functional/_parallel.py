@@ -44,7 +44,7 @@ MIN_PART = 1 << 15
 # threads come free (see _in_pieces). Each piece costs hand-offs of the GIL
 # between the threads, so smaller ops keep one part per thread. With pieces,
 # LeNet-5's inference at batch 1,000 ran 3-9% faster (two A/B runs);
-# batch-100 training, whose ops stay below this size, ran 10-25% slower when
+# batch-100 training, whose ops stay below this size, ran 12-28% slower when
 # its ops were cut too.
 PIECE = 1 << 20
 PIECES = 8
