@@ -152,21 +152,20 @@ def conv2d_forward(
             c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
             taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
             if cols is None:
-                block = scratch[: shape[0] * (c1 - c0)].reshape(shape[0], -1)
+                block = scratch[: shape[0] * (c1 - c0)].reshape(shape[0], c1 - c0)
                 block.reshape(taps.shape)[...] = taps
             else:
                 cols6[:, :, :, a:b, o0:o1] = taps  # im2col of this block
                 block = cols[:, c0:c1]  # (C*kH*kW, c1-c0)
             yb = y3[:, :, c0:c1]
-            np.matmul(w3, block.reshape(groups, -1, block.shape[1]), out=yb)
+            np.matmul(w3, block.reshape(groups, shape[0] // groups, -1), out=yb)
             if b3 is not None:
                 yb += b3
 
     # Each thread fills and multiplies its own share of the output rows, in
     # blocks that stay in its cache. (This product's output is large, so
-    # np.matmul lets go of the GIL.) An empty batch has nothing to multiply.
-    if N:
-        _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
+    # np.matmul lets go of the GIL.)
+    _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
     ctx = Conv2dContext(
@@ -240,9 +239,7 @@ def conv2d_backward(
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
     cols = ctx.cols
-    if N == 0:  # an empty batch: every sum is empty
-        dweight = np.zeros_like(ctx.weight)
-    elif cols is None:
+    if cols is None:
         dweight = _weight_grad_in_blocks(dy2, ctx)
     elif g == 1:
         # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
@@ -250,17 +247,10 @@ def conv2d_backward(
         dweight = _parallel.matmul(cols, dy2.T).T.reshape(ctx.weight.shape)
     else:
         dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
-        cols3 = cols.reshape(g, -1, cols.shape[1])  # (g, Cg*kH*kW, L*N)
+        cols3 = cols.reshape(g, cols.shape[0] // g, -1)  # (g, Cg*kH*kW, L*N)
         dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
         dweight = dweight.reshape(ctx.weight.shape)
-    if not input_grad:
-        dx = None
-    elif N == 0:
-        dx = crop(
-            padded_zeros(ctx.input_shape, ctx.geom, dy.dtype), ctx.input_shape, ctx.geom
-        )
-    else:
-        dx = _input_grad(dy2, ctx)
+    dx = _input_grad(dy2, ctx) if input_grad else None
     return dx, dweight, dbias
 
 
@@ -287,9 +277,9 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
         for a, b, o0, o1 in blocks.of(start, stop):
             c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
             taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
-            block = cols[: K * (c1 - c0)].reshape(K, -1)  # (C*kH*kW, n)
+            block = cols[: K * (c1 - c0)].reshape(K, c1 - c0)  # (C*kH*kW, n)
             block.reshape(taps.shape)[...] = taps
-            dyb = dys[: F * (c1 - c0)].reshape(F, -1)  # (F, n), contiguous
+            dyb = dys[: F * (c1 - c0)].reshape(F, c1 - c0)  # (F, n), contiguous
             dyb[...] = dy2[:, c0:c1]
             for gi in range(g):
                 # Contiguous operands, so np.dot lets go of the GIL.
