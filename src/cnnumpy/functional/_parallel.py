@@ -5,10 +5,12 @@ after every matrix product: a second core that the op could use is spinning
 instead. So the engine does its own threading. An op that is worth it cuts its
 work into ``get_num_threads()`` parts (channels, output rows, flat halves of an
 array) and runs them at once: one part in the calling thread, the others in
-resident worker threads. NumPy releases the GIL inside its loops and most
-BLAS calls (see :func:`dot` for the exception), so the parts really run in
-parallel. While they run, BLAS is held to one thread (when its controls can be
-found), so no BLAS thread spins on a core that a part needs.
+resident worker threads. A big op is cut into more, smaller pieces, which the
+threads take in turn as they come free (see :data:`PIECE`). NumPy releases
+the GIL inside its loops and most BLAS calls (see :func:`dot` for the
+exception), so the parts really run in parallel. While they run, BLAS is held
+to one thread (when its controls can be found), so no BLAS thread spins on a
+core that a part needs.
 
 Splitting changes nothing in element-wise ops and copies. A product split along
 its summed axis (the convolution's weight gradient) adds the parts' partial
@@ -228,7 +230,9 @@ def split(
         run([lambda a=a, b=b: fn(a, b) for a, b in ranges(n, k)])
 
 
-def _in_pieces(fn: Callable[[int, int], None], pieces: list, k: int) -> None:
+def _in_pieces(
+    fn: Callable[[int, int], None], pieces: list[tuple[int, int]], k: int
+) -> None:
     """Call ``fn`` on each of ``pieces``, handed out in order as threads come free.
 
     Equal parts finish together only if the threads start together and run
