@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "lenet.py"
 
 
@@ -39,7 +41,8 @@ def test_tiny_run_prints_every_table():
     assert "# round 2/2 done" in done.stderr
 
 
-def test_bad_flag_names_the_flag():
-    done = run_script("--rounds", "0")
+@pytest.mark.parametrize("flag", ["--rounds", "--turn-batches"])
+def test_bad_flag_names_the_flag(flag):
+    done = run_script(flag, "0")
     assert done.returncode != 0
-    assert "--rounds must be >= 1, got 0" in done.stderr
+    assert f"{flag} must be >= 1, got 0" in done.stderr
