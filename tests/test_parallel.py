@@ -26,8 +26,19 @@ from conftest import assert_close, leaf
 DTYPES = [np.float32, np.float64]
 
 
+@pytest.fixture
+def always_hand_off(monkeypatch):
+    """The workers get their parts however the hand-offs have been paying.
+
+    On a busy test machine the gauge could otherwise run the parts in the
+    caller, and a test of the workers would not reach them.
+    """
+    monkeypatch.setattr(_parallel, "HOLD", 0)
+    monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+
+
 @pytest.fixture(params=["parts", "pieces"])
-def split_everything(request, monkeypatch):
+def split_everything(request, monkeypatch, always_hand_off):
     """Every op splits, whatever its size: into 3 parts, or into pieces.
 
     With "pieces" every op is cut as a big one is (up to ``PIECES`` pieces per
@@ -148,7 +159,7 @@ def lenet_step(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_split_network_equals_one_thread(dtype, monkeypatch):
+def test_split_network_equals_one_thread(dtype, monkeypatch, always_hand_off):
     """Element-wise ops and copies split exactly; products to rounding."""
     before = cnnumpy.get_num_threads()
     try:
@@ -162,6 +173,82 @@ def test_split_network_equals_one_thread(dtype, monkeypatch):
         cnnumpy.set_num_threads(before)
     for a, b in zip(serial, split, strict=True):
         assert_close(b, a, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parts_held_in_the_caller_give_the_same_bits(dtype, monkeypatch):
+    """Handed off or run in turn by the caller, the parts make the same arrays."""
+    monkeypatch.setattr(_parallel, "MIN_PART", 1)
+    monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
+    monkeypatch.setattr(_parallel, "HOLD", 0)
+    before = cnnumpy.get_num_threads()
+    try:
+        cnnumpy.set_num_threads(3)
+        monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+        handed_off = lenet_step(dtype)
+        held = _parallel._Gauge()
+        held.hold = 10**9
+        monkeypatch.setattr(_parallel, "_gauge", held)
+        in_turn = lenet_step(dtype)
+    finally:
+        cnnumpy.set_num_threads(before)
+    assert held.hold < 10**9  # the parts did run in the caller
+    for a, b in zip(handed_off, in_turn, strict=True):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_gauge_holds_the_parts_while_hand_offs_do_not_pay(monkeypatch):
+    monkeypatch.setattr(_parallel, "WINDOW", 4)
+    monkeypatch.setattr(_parallel, "HOLD", 3)
+    monkeypatch.setattr(_parallel, "MAX_HOLD", 12)
+    gauge = _parallel._Gauge()
+
+    def window(wall, cpu):
+        for _ in range(_parallel.WINDOW):
+            assert gauge.hand_off()
+            gauge.record(wall, cpu)
+
+    def held():  # hand-offs refused before the gauge hands off again
+        n = 0
+        while not gauge.hand_off():
+            n += 1
+        return n
+
+    window(wall=0.5, cpu=1.0)  # parts overlapped: pays
+    assert held() == 0
+    window(wall=0.8, cpu=1.0)  # more than PAYS (0.75) of the CPU time
+    assert held() == 3
+    window(wall=0.8, cpu=1.0)
+    assert held() == 6  # twice as long after a second bad window in a row
+    window(wall=2.0, cpu=1.0)
+    assert held() == 12
+    window(wall=2.0, cpu=1.0)
+    assert held() == 12  # no longer than MAX_HOLD
+    window(wall=0.5, cpu=1.0)
+    assert held() == 0
+    window(wall=2.0, cpu=1.0)
+    assert held() == 3  # back to HOLD after a window that paid
+
+
+def test_run_keeps_parts_in_the_caller_while_hand_offs_do_not_pay(monkeypatch):
+    """Workers that sleep take wall time but no CPU time: handing off does not pay."""
+    monkeypatch.setattr(_parallel, "WINDOW", 2)
+    monkeypatch.setattr(_parallel, "HOLD", 3)
+    monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+    for _ in range(2):
+        _parallel.run([lambda: None, lambda: time.sleep(0.02)])
+    seen = []
+
+    def part():
+        seen.append((threading.get_ident(), _parallel.parts(100, 100)))
+
+    for _ in range(3):
+        _parallel.run([part, part])
+    # In the caller, each as a part: a part never splits again.
+    assert seen == [(threading.get_ident(), 1)] * 6
+    seen.clear()
+    _parallel.run([part, part])  # HOLD runs later the workers get parts again
+    assert len({ident for ident, _ in seen}) == 2
 
 
 def test_elementwise_split_is_exact(split_everything):

@@ -17,6 +17,14 @@ its summed axis (the convolution's weight gradient) adds the parts' partial
 sums: the result is reproducible for a given thread count, and differs in the
 last bits between thread counts, as a multi-threaded BLAS does.
 
+The machine may be shared. When another process holds the second core, a
+worker starts late, the caller waits for it, and the parts would have been
+done sooner one after the other in the caller. So :func:`run` keeps score
+(see :class:`_Gauge`): it compares the wall time of its recent hand-offs with
+the CPU time their parts took, and while handing off does not pay it runs the
+parts in the caller, trying the workers again now and then. The parts are the
+same either way, so the results are too, bit for bit.
+
 The workers start on first use and sleep on a queue between parts; a forked
 child starts its own. Each thread keeps its own :func:`scratch` buffers.
 """
@@ -32,6 +40,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -53,11 +62,24 @@ PIECES = 8
 # A matrix product does about this many multiply-adds in the time an
 # element-wise op handles one element; it scales a product's size to elements.
 GEMM_ELEMENT = 16
+# The gauge (see _Gauge) judges hand-offs WINDOW at a time (a LeNet-5
+# training step makes about 16). A window pays if its wall time is below PAYS
+# times its parts' CPU time: two threads do about 1.33x the work of one here
+# (two processes of float32 products), so equal parts on two free cores take
+# about 0.75x the CPU time they add up to. After a window that does not pay,
+# the next HOLD hand-offs run in the caller; HOLD doubles with each such window
+# in a row, up to MAX_HOLD (a few seconds of training), and starts again at
+# HOLD after a window that pays.
+WINDOW = 32
+PAYS = 0.75
+HOLD = 256
+MAX_HOLD = 4096
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # held by the thread handing out parts
 _state = threading.local()  # .in_part: this thread is running a part
 _num_threads: int | None = None
 _workers: list[_Worker] = []
+_gauge: _Gauge  # made below the class; used under _lock
 
 
 def _default_threads() -> int:
@@ -108,19 +130,63 @@ class _Worker:
         _state.in_part = True  # a part never splits again
         while True:
             task = self.tasks.get()
+            start = time.thread_time()
             try:
                 task()
             except BaseException as e:  # handed back to the caller
-                self.done.put(e)
+                self.done.put((e, time.thread_time() - start))
             else:
-                self.done.put(None)
+                self.done.put((None, time.thread_time() - start))
+
+
+class _Gauge:
+    """Whether handing parts to the workers has paid off lately.
+
+    Each hand-off reports its wall time (from handing out the parts to having
+    every result) and the CPU time its parts took, in all threads. On free
+    cores the parts overlap and the wall time is well below the CPU time; when
+    another process holds a core, a worker runs late and the wall time grows
+    past it. See WINDOW, PAYS, HOLD and MAX_HOLD.
+    """
+
+    def __init__(self) -> None:
+        self.runs = 0  # hand-offs in the current window
+        self.wall = 0.0
+        self.cpu = 0.0
+        self.hold = 0  # hand-offs still to run in the caller
+        self.next_hold = HOLD
+
+    def hand_off(self) -> bool:
+        """Whether the next run should hand parts out (False: run them here)."""
+        if self.hold:
+            self.hold -= 1
+            return False
+        return True
+
+    def record(self, wall: float, cpu: float) -> None:
+        """Add a hand-off's wall and CPU seconds; judge the window when full."""
+        self.runs += 1
+        self.wall += wall
+        self.cpu += cpu
+        if self.runs < WINDOW:
+            return
+        if self.wall > PAYS * self.cpu:
+            self.hold = self.next_hold
+            self.next_hold = min(2 * self.next_hold, MAX_HOLD)
+        else:
+            self.next_hold = HOLD
+        self.runs, self.wall, self.cpu = 0, 0.0, 0.0
+
+
+_gauge = _Gauge()
 
 
 def _forget_workers() -> None:
     """After a fork the child has none of the parent's threads, nor their locks."""
-    global _workers, _lock, _blas_lock, _blas_holders
+    global _workers, _lock, _blas_lock, _blas_holders, _gauge
     _workers = []
     _lock = threading.Lock()
+    _gauge = _Gauge()
     _blas_lock = threading.Lock()
     _blas_holders = 0
 
@@ -163,54 +229,82 @@ def run(tasks: Sequence[Callable[[], None]]) -> None:
 
     Returns when all are done; re-raises the first exception of any. BLAS is
     held to one thread meanwhile. Another thread calling in while the workers
-    are busy runs its tasks one after the other instead of waiting.
+    are busy runs its tasks one after the other instead of waiting, and so
+    does every caller while handing off has not been paying (see
+    :class:`_Gauge`).
     """
     if not tasks:  # an empty array: nothing to do
         return
-    if len(tasks) == 1 or not _lock.acquire(blocking=False):
-        with blas_single_thread() if len(tasks) > 1 else contextlib.nullcontext():
-            for task in tasks:
-                task()
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    if not _lock.acquire(blocking=False):
+        _in_turn(tasks)
         return
     try:
-        while len(_workers) < len(tasks) - 1:
-            _workers.append(_Worker())
-        with blas_single_thread():
-            for worker, task in zip(_workers, tasks[1:]):
-                # In the caller's context, so np.errstate and the like hold there.
-                worker.tasks.put(
-                    functools.partial(contextvars.copy_context().run, task)
-                )
-            error: BaseException | None = None
-            _state.in_part = True
-            try:
-                tasks[0]()
-            except BaseException as e:  # Ctrl-C included: the workers finish first
-                error = e
-            finally:
-                _state.in_part = False
-                error = _wait(_workers[: len(tasks) - 1], error)
-        if error is not None:
-            raise error
+        if _gauge.hand_off():
+            _hand_off(tasks)
+        else:
+            _in_turn(tasks)
     finally:
         _lock.release()
 
 
-def _wait(workers: list[_Worker], error: BaseException | None) -> BaseException | None:
-    """Collect every worker's result; the first exception seen wins.
+def _in_turn(tasks: Sequence[Callable[[], None]]) -> None:
+    """Run ``tasks`` here, one after the other, as parts (no task splits again)."""
+    was_in_part = getattr(_state, "in_part", False)
+    with blas_single_thread():
+        _state.in_part = True
+        try:
+            for task in tasks:
+                task()
+        finally:
+            _state.in_part = was_in_part
+
+
+def _hand_off(tasks: Sequence[Callable[[], None]]) -> None:
+    """Run the first of ``tasks`` here, the others on workers; report to the gauge."""
+    while len(_workers) < len(tasks) - 1:
+        _workers.append(_Worker())
+    with blas_single_thread():
+        start, cpu_start = time.perf_counter(), time.thread_time()
+        for worker, task in zip(_workers, tasks[1:]):
+            # In the caller's context, so np.errstate and the like hold there.
+            worker.tasks.put(functools.partial(contextvars.copy_context().run, task))
+        error: BaseException | None = None
+        _state.in_part = True
+        try:
+            tasks[0]()
+        except BaseException as e:  # Ctrl-C included: the workers finish first
+            error = e
+        finally:
+            _state.in_part = False
+            cpu = time.thread_time() - cpu_start
+            error, worker_cpu = _wait(_workers[: len(tasks) - 1], error)
+    _gauge.record(time.perf_counter() - start, cpu + worker_cpu)
+    if error is not None:
+        raise error
+
+
+def _wait(
+    workers: list[_Worker], error: BaseException | None
+) -> tuple[BaseException | None, float]:
+    """Collect every worker's result and CPU time; the first exception seen wins.
 
     A Ctrl-C while waiting is held back until all have answered: a result left
     in a queue would be taken for the next call's.
     """
+    cpu = 0.0
     for worker in workers:
         while True:
             try:
-                result = worker.done.get()
+                result, seconds = worker.done.get()
                 break
             except BaseException as e:  # interrupted while waiting: wait on
                 error = error or e
         error = error or result
-    return error
+        cpu += seconds
+    return error, cpu
 
 
 def split(
