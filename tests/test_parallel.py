@@ -251,6 +251,17 @@ def test_run_keeps_parts_in_the_caller_while_hand_offs_do_not_pay(monkeypatch):
     assert len({ident for ident, _ in seen}) == 2
 
 
+def test_without_a_fine_cpu_clock_parts_are_always_handed_off(monkeypatch):
+    held = _parallel._Gauge()
+    held.hold = 10**9
+    monkeypatch.setattr(_parallel, "_gauge", held)
+    monkeypatch.setattr(_parallel, "GAUGED", False)  # as on Windows
+    seen = set()
+    _parallel.run([lambda: seen.add(threading.get_ident())] * 2)
+    assert len(seen) == 2
+    assert held.hold == 10**9  # not consulted
+
+
 def test_elementwise_split_is_exact(split_everything):
     rng = np.random.default_rng(4)
     x = rand(rng, (3, 4, 5, 6), np.float64).transpose(3, 0, 1, 2)  # NCHW view
