@@ -251,6 +251,26 @@ def test_run_keeps_parts_in_the_caller_while_hand_offs_do_not_pay(monkeypatch):
     assert len({ident for ident, _ in seen}) == 2
 
 
+def test_pieces_are_handed_off_while_the_gauge_holds_parts(monkeypatch):
+    """A late worker only leaves the caller more pieces, so pieces never wait."""
+    monkeypatch.setattr(_parallel, "PIECE", 1)
+    held = _parallel._Gauge()
+    held.hold = 10**9
+    monkeypatch.setattr(_parallel, "_gauge", held)
+    seen = set()
+
+    def piece(a, b):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)  # so that no thread takes every piece alone
+
+    _parallel.split(piece, 40, k=2)
+    assert len(seen) == 2
+    assert held.hold == 10**9  # neither asked nor told
+    monkeypatch.setattr(_parallel, "PIECE", 1 << 62)
+    _parallel.split(lambda a, b: None, 40, k=2)  # equal parts: held
+    assert held.hold == 10**9 - 1
+
+
 def test_without_a_fine_cpu_clock_parts_are_always_handed_off(monkeypatch):
     held = _parallel._Gauge()
     held.hold = 10**9

@@ -23,7 +23,8 @@ done sooner one after the other in the caller. So :func:`run` keeps score
 (see :class:`_Gauge`): it compares the wall time of its recent hand-offs with
 the CPU time their parts took, and while handing off does not pay it runs the
 parts in the caller, trying the workers again now and then. The parts are the
-same either way, so the results are too, bit for bit.
+same either way, so the results are too, bit for bit. Pieces are always handed
+off: there a late worker only leaves the caller more pieces to take.
 
 The workers start on first use and sleep on a queue between parts; a forked
 child starts its own. Each thread keeps its own :func:`scratch` buffers.
@@ -229,14 +230,16 @@ def ranges(n: int, k: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def run(tasks: Sequence[Callable[[], None]]) -> None:
+def run(tasks: Sequence[Callable[[], None]], balanced: bool = False) -> None:
     """Run ``tasks`` at once: the first here, the others on workers.
 
     Returns when all are done; re-raises the first exception of any. BLAS is
     held to one thread meanwhile. Another thread calling in while the workers
     are busy runs its tasks one after the other instead of waiting, and so
     does every caller while handing off has not been paying (see
-    :class:`_Gauge`).
+    :class:`_Gauge`), unless the tasks are ``balanced``: they share their work
+    out among themselves as they go, as :func:`_in_pieces` does, so a late
+    worker costs little and the gauge is neither asked nor told.
     """
     if not tasks:  # an empty array: nothing to do
         return
@@ -247,8 +250,10 @@ def run(tasks: Sequence[Callable[[], None]]) -> None:
         _in_turn(tasks)
         return
     try:
-        if not GAUGED or _gauge.hand_off():
-            _hand_off(tasks)
+        if balanced or not GAUGED:
+            _hand_off(tasks, gauged=False)
+        elif _gauge.hand_off():
+            _hand_off(tasks, gauged=True)
         else:
             _in_turn(tasks)
     finally:
@@ -267,8 +272,8 @@ def _in_turn(tasks: Sequence[Callable[[], None]]) -> None:
             _state.in_part = was_in_part
 
 
-def _hand_off(tasks: Sequence[Callable[[], None]]) -> None:
-    """Run the first of ``tasks`` here, the others on workers; report to the gauge."""
+def _hand_off(tasks: Sequence[Callable[[], None]], gauged: bool) -> None:
+    """Run the first of ``tasks`` here, the others on workers (told to the gauge)."""
     while len(_workers) < len(tasks) - 1:
         _workers.append(_Worker())
     with blas_single_thread():
@@ -286,7 +291,7 @@ def _hand_off(tasks: Sequence[Callable[[], None]]) -> None:
             _state.in_part = False
             cpu = time.thread_time() - cpu_start
             error, worker_cpu = _wait(_workers[: len(tasks) - 1], error)
-    if GAUGED:
+    if gauged:
         _gauge.record(time.perf_counter() - start, cpu + worker_cpu)
     if error is not None:
         raise error
@@ -340,6 +345,8 @@ def _in_pieces(
     caller, and a core shared with another process runs slower. So a big op
     is cut into more pieces than threads and each thread takes the next piece
     when it is done with one. After an error no piece is handed out any more.
+    A late worker then only leaves the caller more pieces to do, so the parts
+    are handed off even when the gauge would keep equal parts in the caller.
     """
     todo = iter(pieces)
     lock = threading.Lock()
@@ -357,7 +364,7 @@ def _in_pieces(
                 failed.append(True)
                 raise
 
-    run([drain] * k)
+    run([drain] * k, balanced=True)
 
 
 def flat(a: np.ndarray) -> np.ndarray | None:
