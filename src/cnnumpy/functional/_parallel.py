@@ -66,12 +66,14 @@ PIECES = 8
 GEMM_ELEMENT = 16
 # The gauge (see _Gauge) judges hand-offs WINDOW at a time (a LeNet-5
 # training step makes about 16). A window pays if its wall time is below PAYS
-# times its parts' CPU time: two threads do about 1.33x the work of one here
-# (two processes of float32 products), so equal parts on two free cores take
-# about 0.75x the CPU time they add up to. After a window that does not pay,
-# the next HOLD hand-offs run in the caller; HOLD doubles with each such window
-# in a row, up to MAX_HOLD (a few seconds of training), and starts again at
-# HOLD after a window that pays.
+# times its parts' CPU time. Two parts that overlap fully take half their CPU
+# time. Run in turn they would take their CPU time less what two busy threads
+# slow each other down: up to a quarter here (compute-bound float32 products
+# in two processes ran 1.33x the throughput of one). So past 0.75x, the second
+# thread saves little or nothing. After a window that does not pay, the next
+# HOLD hand-offs run in the caller; HOLD doubles with each such window in a
+# row, up to MAX_HOLD (a few seconds of training), and starts again at HOLD
+# after a window that pays.
 WINDOW = 32
 PAYS = 0.75
 HOLD = 256
