@@ -68,12 +68,13 @@ GEMM_ELEMENT = 16
 # training step makes about 16). A window pays if its wall time is below PAYS
 # times its parts' CPU time. Two parts that overlap fully take half their CPU
 # time. Run in turn they would take their CPU time less what two busy threads
-# slow each other down: up to a quarter here (compute-bound float32 products
-# in two processes ran 1.33x the throughput of one). So past 0.75x, the second
-# thread saves little or nothing. After a window that does not pay, the next
-# HOLD hand-offs run in the caller; HOLD doubles with each such window in a
-# row, up to MAX_HOLD (a few seconds of training), and starts again at HOLD
-# after a window that pays.
+# slow each other down: nothing for LeNet's thin products (two threads: 1.95x
+# the throughput of one), a third for compute-bound ones (two processes of
+# 256x256 float32 products: 1.33x). So the break-even lies between 0.67x and
+# 1x the CPU time; PAYS sits between, nearer the compute-bound end. After a
+# window that does not pay, the next HOLD hand-offs run in the caller; HOLD
+# doubles with each such window in a row, up to MAX_HOLD (a few seconds of
+# training), and starts again at HOLD after a window that pays.
 WINDOW = 32
 PAYS = 0.75
 HOLD = 256
