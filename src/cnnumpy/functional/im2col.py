@@ -77,17 +77,20 @@ def padded_chwn(x: np.ndarray, geom: Geometry, value: float = 0.0) -> np.ndarray
     return xp
 
 
-def taps(geom: Geometry) -> Iterator[tuple[int, int, slice, slice]]:
+def taps(
+    geom: Geometry, rows: range | None = None
+) -> Iterator[tuple[int, int, slice, slice]]:
     """For each kernel offset (i, j): the slices of the padded grid it reads.
 
     ``xp[:, sh, sw]`` for ``(i, j, sh, sw)`` in ``taps(geom)`` is the
     ``(C, out_h, out_w, N)`` grid of the pixels that tap (i, j) of every window
-    sees; no two windows share a pixel within one tap.
+    sees; no two windows share a pixel within one tap. ``rows`` limits them to
+    those kernel rows ``i``.
     """
     (kH, kW), (strH, strW) = geom.kernel, geom.stride
     (dH, dW), (out_h, out_w) = geom.dilation, geom.out
     span_h, span_w = strH * (out_h - 1) + 1, strW * (out_w - 1) + 1
-    for i in range(kH):
+    for i in range(kH) if rows is None else rows:
         for j in range(kW):
             y0, x0 = i * dH, j * dW
             yield i, j, slice(y0, y0 + span_h, strH), slice(x0, x0 + span_w, strW)
@@ -174,11 +177,10 @@ def fold_into(
     """
     C, N = dxp.shape[0], dxp.shape[3]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
-    first, n_rows = (0, kH) if kernel_row is None else (kernel_row, 1)
-    cols6 = cols.reshape(C, n_rows, kW, out_h, out_w, N)
-    for i, j, sh, sw in taps(geom):
-        if first <= i < first + n_rows:
-            dxp[:, sh, sw] += cols6[:, i - first, j]
+    rows = range(kH) if kernel_row is None else range(kernel_row, kernel_row + 1)
+    cols6 = cols.reshape(C, len(rows), kW, out_h, out_w, N)
+    for i, j, sh, sw in taps(geom, rows):
+        dxp[:, sh, sw] += cols6[:, i - rows.start, j]
 
 
 def im2col(
