@@ -88,7 +88,6 @@ _lock = threading.Lock()  # held by the thread handing out parts
 _state = threading.local()  # .in_part: this thread is running a part
 _num_threads: int | None = None
 _workers: list[_Worker] = []
-_gauge: _Gauge  # made below the class; used under _lock
 
 
 def _default_threads() -> int:
@@ -140,12 +139,12 @@ class _Worker:
         while True:
             task = self.tasks.get()
             start = time.thread_time()
+            error: BaseException | None = None
             try:
                 task()
             except BaseException as e:  # handed back to the caller
-                self.done.put((e, time.thread_time() - start))
-            else:
-                self.done.put((None, time.thread_time() - start))
+                error = e
+            self.done.put((error, time.thread_time() - start))
 
 
 class _Gauge:
@@ -187,7 +186,7 @@ class _Gauge:
         self.runs, self.wall, self.cpu = 0, 0.0, 0.0
 
 
-_gauge = _Gauge()
+_gauge = _Gauge()  # used under _lock
 
 
 def _forget_workers() -> None:
