@@ -21,6 +21,7 @@ import cnnumpy
 from cnnumpy import functional as F
 from cnnumpy import nn
 from cnnumpy.functional import _parallel
+from cnnumpy.functional import conv as conv_module
 from conftest import assert_close, leaf
 
 DTYPES = [np.float32, np.float64]
@@ -175,8 +176,81 @@ def test_split_network_equals_one_thread(dtype, monkeypatch, always_hand_off):
         assert_close(b, a, dtype)
 
 
+@pytest.fixture
+def two_threads(always_hand_off):
+    before = cnnumpy.get_num_threads()
+    cnnumpy.set_num_threads(2)
+    yield
+    cnnumpy.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_parts_held_in_the_caller_give_the_same_bits(dtype, monkeypatch):
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_conv2d_gradients_side_by_side_on_two_threads(
+    two_threads, dtype, keep_cols, monkeypatch
+):
+    """On two threads, a thread each for the input and the weight gradient.
+
+    The input gradient runs as on one thread, so its bits are one thread's;
+    the weight gradient's product is cut as when it runs alone.
+    """
+    if _parallel.blas_controls() is None:
+        pytest.skip("BLAS threads are not ours to hold: products are not split")
+    monkeypatch.setattr(_parallel, "MIN_PART", 1)  # small arrays, as elsewhere
+    rng = np.random.default_rng(8)
+    x = rand(rng, (5, 6, 11, 9), dtype)
+    w = rand(rng, (4, 6, 3, 3), dtype)
+    b = rand(rng, (4,), dtype)
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols)
+    dy = rand(rng, y.shape, dtype)
+    cnnumpy.set_num_threads(1)
+    serial = F.conv2d_backward(dy, ctx)
+    cnnumpy.set_num_threads(2)
+    seen = {}
+    for name in ("_input_grad", "_weight_grad"):
+        fn = getattr(conv_module, name)
+
+        def spy(*args, name=name, fn=fn):
+            seen[name] = (threading.get_ident(), _parallel.parts(100, 10**9))
+            return fn(*args)
+
+        monkeypatch.setattr(conv_module, name, spy)
+    both = F.conv2d_backward(dy, ctx)
+    assert seen["_input_grad"][0] == threading.get_ident()  # the caller's
+    assert seen["_weight_grad"][0] != threading.get_ident()  # a worker's
+    assert seen["_input_grad"][1] == seen["_weight_grad"][1] == 1  # parts
+    np.testing.assert_array_equal(both[0], serial[0])  # as on one thread
+    np.testing.assert_array_equal(both[2], serial[2])
+    # Alone, the weight gradient's product is cut between the threads: the
+    # same cut as it made inside its part, so the same bits.
+    dx, dw, _ = F.conv2d_backward(dy, ctx, input_grad=False)
+    assert dx is None
+    np.testing.assert_array_equal(both[1], dw)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    TF.conv2d(tx, tw, tb).backward(torch.from_numpy(dy))
+    for ours, theirs in zip(both, (tx.grad, tw.grad, tb.grad), strict=True):
+        assert_close(ours, theirs, dtype)
+
+
+def test_together_runs_in_turn_unless_a_thread_each_pays(two_threads):
+    """Side by side only with a thread per function and products worth a part."""
+
+    def fns(n):
+        return [lambda i=i: (i, threading.get_ident()) for i in range(n)]
+
+    here = threading.get_ident()
+    big = 1 << 30
+    results = _parallel.together(fns(2), big)
+    assert [r[0] for r in results] == [0, 1]
+    assert results[0][1] == here and results[1][1] != here
+    for n, size in ((2, 1), (3, big), (1, big)):  # too small; more than 2 threads
+        results = _parallel.together(fns(n), size)
+        assert results == [(i, here) for i in range(n)]
+
+
+@pytest.mark.parametrize("threads", [2, 3])  # 2: gradients side by side
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parts_held_in_the_caller_give_the_same_bits(dtype, threads, monkeypatch):
     """Handed off or run in turn by the caller, the parts make the same arrays."""
     monkeypatch.setattr(_parallel, "GAUGED", True)  # as on Linux and macOS
     monkeypatch.setattr(_parallel, "MIN_PART", 1)
@@ -184,7 +258,7 @@ def test_parts_held_in_the_caller_give_the_same_bits(dtype, monkeypatch):
     monkeypatch.setattr(_parallel, "HOLD", 0)
     before = cnnumpy.get_num_threads()
     try:
-        cnnumpy.set_num_threads(3)
+        cnnumpy.set_num_threads(threads)
         monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
         handed_off = lenet_step(dtype)
         held = _parallel._Gauge()

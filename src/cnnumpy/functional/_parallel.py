@@ -219,9 +219,13 @@ def scratch(size: int, dtype: np.dtype, slot: str) -> np.ndarray:
     return buf[:size]
 
 
-def parts(n: int, size: int = 1) -> int:
-    """How many parts to cut ``n`` units of ``size`` elements each into."""
-    if getattr(_state, "in_part", False):
+def parts(n: int, size: int = 1, nested: bool = False) -> int:
+    """How many parts to cut ``n`` units of ``size`` elements each into.
+
+    Inside a part, 1, unless ``nested``: then as many as outside, to be run
+    there in turn (see :func:`gemm_parts`).
+    """
+    if getattr(_state, "in_part", False) and not nested:
         return 1
     return max(1, min(get_num_threads(), n, n * size // MIN_PART))
 
@@ -414,34 +418,73 @@ def dot(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def gemm_parts(n: int, size: int) -> int:
-    """:func:`parts` for a matrix product: 1 if BLAS's threads are not ours to hold."""
-    return parts(n, size // GEMM_ELEMENT) if blas_controls() is not None else 1
+def gemm_parts(n: int, size: int, nested: bool = False) -> int:
+    """:func:`parts` for a matrix product: 1 if BLAS's threads are not ours to hold.
+
+    A product cut along its summed axis adds its parts' partial sums, whose
+    rounding depends on the cut. ``nested`` cuts it the same inside a part
+    (see :func:`together`) as outside, so its bits depend only on the thread
+    count.
+    """
+    if blas_controls() is None:
+        return 1
+    return parts(n, size // GEMM_ELEMENT, nested)
 
 
-def split_blas(fn: Callable[[int, int], None], n: int, size: int) -> None:
+def split_blas(
+    fn: Callable[[int, int], None], n: int, size: int, nested: bool = False
+) -> None:
     """:func:`split` for matrix products: ``n`` units of ``size`` multiply-adds.
 
     BLAS is held to one thread even when the work stays in one piece, so that
-    its own threads never wake to spin beside the engine's.
+    its own threads never wake to spin beside the engine's. ``nested``: cut
+    the same inside a part, as :func:`gemm_parts`.
     """
     with blas_single_thread():
-        split(fn, n, size // GEMM_ELEMENT, k=gemm_parts(n, size))
+        split(fn, n, size // GEMM_ELEMENT, k=gemm_parts(n, size, nested))
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def together(fns: Sequence[Callable[[], object]], size: int) -> list:
+    """Call independent ``fns`` and return their results, in order.
+
+    Side by side, one per thread, when there are exactly as many threads as
+    functions and the smallest is a product of at least ``size`` multiply-adds,
+    big enough to be worth a part; each then runs as a part and does not split
+    its own work again. Otherwise one after the other, here, each free to split
+    its work across the threads. A layer's input and weight gradients are two
+    such products: side by side they make one hand-off instead of one or more
+    each, and neither waits on the other's thinner operations.
+    """
+    results: list = [None] * len(fns)
+
+    def call(i: int) -> None:
+        results[i] = fns[i]()
+
+    n = len(fns)
+    if n > 1 and n == get_num_threads() and gemm_parts(n, size) == n:
+        run([functools.partial(call, i) for i in range(n)])
+    else:
+        for i in range(n):
+            call(i)
+    return results
+
+
+def matmul(a: np.ndarray, b: np.ndarray, nested: bool = False) -> np.ndarray:
     """``a @ b`` for 2-D arrays, the rows of ``a`` (or columns of ``b``) split.
 
-    Each thread's product keeps the whole summed axis, so the result does not
-    depend on the thread count. Rows are cut when there are enough of them: a
-    block of rows of a C-ordered matrix is contiguous, so nothing is copied.
+    Each thread's product keeps the whole summed axis, so the result depends
+    on the thread count only as far as BLAS's kernels round a block of rows
+    differently from the whole (in the last bits, if at all). ``nested``: cut
+    the same inside a part, as :func:`gemm_parts`. Rows are cut when there are
+    enough of them: a block of rows of a C-ordered matrix is contiguous, so
+    nothing is copied.
     """
     (M, K), N = a.shape, b.shape[1]
     out = np.empty((M, N), dtype=np.result_type(a, b))
     if M >= 4 * get_num_threads() or M >= N:
-        split_blas(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, K * N)
+        split_blas(lambda r0, r1: dot(a[r0:r1], b, out[r0:r1]), M, K * N, nested)
     else:
-        split_blas(lambda c0, c1: dot(a, b[:, c0:c1], out[:, c0:c1]), N, K * M)
+        split_blas(lambda c0, c1: dot(a, b[:, c0:c1], out[:, c0:c1]), N, K * M, nested)
     return out
 
 

@@ -232,26 +232,40 @@ def conv2d_backward(
         ``dy`` summed over batch and positions.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
-    N = ctx.input_shape[0]
-    F, g = ctx.weight.shape[0], ctx.groups
+    N, F = ctx.input_shape[0], ctx.weight.shape[0]
     check_grad(dy, (N, F, *ctx.geom.out))
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
     dbias = dy2.sum(axis=1) if ctx.has_bias else None
+    if not input_grad:
+        return None, _weight_grad(dy2, ctx), dbias
+    # Two independent products of F x C*kH*kW x L*N multiply-adds each.
+    dx, dweight = _parallel.together(
+        [lambda: _input_grad(dy2, ctx), lambda: _weight_grad(dy2, ctx)],
+        ctx.weight.size * dy2.shape[1],
+    )
+    return dx, dweight, dbias
+
+
+def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
+    """``dy2d @ cols.T``, from the kept columns or unfolding the input again.
+
+    Its products are cut by the thread count even inside a part (and run there
+    in turn), so the bits do not depend on whether the input gradient ran
+    beside it.
+    """
+    F, g = ctx.weight.shape[0], ctx.groups
     cols = ctx.cols
     if cols is None:
-        dweight = _weight_grad_in_blocks(dy2, ctx)
-    elif g == 1:
+        return _weight_grad_in_blocks(dy2, ctx)
+    if g == 1:
         # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
         # between the threads, and a block of its rows is contiguous.
-        dweight = _parallel.matmul(cols, dy2.T).T.reshape(ctx.weight.shape)
-    else:
-        dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
-        cols3 = cols.reshape(g, cols.shape[0] // g, -1)  # (g, Cg*kH*kW, L*N)
-        dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
-        dweight = dweight.reshape(ctx.weight.shape)
-    dx = _input_grad(dy2, ctx) if input_grad else None
-    return dx, dweight, dbias
+        return _parallel.matmul(cols, dy2.T, nested=True).T.reshape(ctx.weight.shape)
+    dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
+    cols3 = cols.reshape(g, cols.shape[0] // g, -1)  # (g, Cg*kH*kW, L*N)
+    dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
+    return dweight.reshape(ctx.weight.shape)
 
 
 def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
@@ -287,7 +301,8 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                     dyb[gi * Fg : (gi + 1) * Fg], block[gi * Kg : (gi + 1) * Kg].T
                 )
 
-    pieces = _parallel.ranges(out_h, _parallel.gemm_parts(out_h, K * row * F))
+    k = _parallel.gemm_parts(out_h, K * row * F, nested=True)  # see _weight_grad
+    pieces = _parallel.ranges(out_h, k)
     partial = np.zeros((len(pieces), g, Fg, Kg), dtype=x.dtype)  # one per thread
     with _parallel.blas_single_thread():
         _parallel.run(
