@@ -12,6 +12,10 @@ exception), so the parts really run in parallel. While they run, BLAS is held
 to one thread (when its controls can be found), so no BLAS thread spins on a
 core that a part needs.
 
+Two independent products, a convolution's input and weight gradients, run
+side by side instead, one per thread, when there are two threads (see
+:func:`together`): one hand-off instead of one per product.
+
 Splitting changes nothing in element-wise ops and copies. A product split along
 its summed axis (the convolution's weight gradient) adds the parts' partial
 sums: the result is reproducible for a given thread count, and differs in the
