@@ -248,6 +248,23 @@ def test_together_runs_in_turn_unless_a_thread_each_pays(two_threads):
         assert results == [(i, here) for i in range(n)]
 
 
+def test_together_hands_back_an_error_after_both_ran(two_threads):
+    ran = []
+
+    def fails():
+        raise RuntimeError("the first failed")
+
+    def works():
+        time.sleep(0.01)
+        ran.append(threading.get_ident())
+        return 1
+
+    with pytest.raises(RuntimeError, match="the first failed"):
+        _parallel.together([fails, works], 1 << 30)
+    assert len(ran) == 1 and ran[0] != threading.get_ident()  # on a worker
+    assert _parallel.together([works, works], 1 << 30) == [1, 1]  # usable again
+
+
 @pytest.mark.parametrize("threads", [2, 3])  # 2: gradients side by side
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_parts_held_in_the_caller_give_the_same_bits(dtype, threads, monkeypatch):
