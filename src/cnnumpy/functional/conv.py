@@ -230,6 +230,12 @@ def conv2d_backward(
         ``dy2d @ cols.T``: one product covers the whole batch.
     dbias : ndarray, shape (F,), or None if the forward had no bias
         ``dy`` summed over batch and positions.
+
+    Notes
+    -----
+    ``dx`` and ``dweight`` need nothing from each other. On two threads they
+    are computed side by side, one thread each; on more, one after the other,
+    each cut across all threads.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
     N, F = ctx.input_shape[0], ctx.weight.shape[0]
