@@ -178,6 +178,9 @@ def test_split_network_equals_one_thread(dtype, monkeypatch, always_hand_off):
 
 @pytest.fixture
 def two_threads(always_hand_off):
+    """Two threads, for functions run side by side (see ``_parallel.together``)."""
+    if _parallel.blas_controls() is None:
+        pytest.skip("BLAS threads are not ours to hold: products are not split")
     before = cnnumpy.get_num_threads()
     cnnumpy.set_num_threads(2)
     yield
@@ -194,8 +197,6 @@ def test_conv2d_gradients_side_by_side_on_two_threads(
     The input gradient runs as on one thread, so its bits are one thread's;
     the weight gradient's product is cut as when it runs alone.
     """
-    if _parallel.blas_controls() is None:
-        pytest.skip("BLAS threads are not ours to hold: products are not split")
     monkeypatch.setattr(_parallel, "MIN_PART", 1)  # small arrays, as elsewhere
     rng = np.random.default_rng(8)
     x = rand(rng, (5, 6, 11, 9), dtype)
