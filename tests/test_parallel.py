@@ -189,8 +189,11 @@ def two_threads(always_hand_off):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("keep_cols", [True, False])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"groups": 2, "padding": 1}, {"stride": 2, "dilation": 2}]
+)
 def test_conv2d_gradients_side_by_side_on_two_threads(
-    two_threads, dtype, keep_cols, monkeypatch
+    two_threads, dtype, keep_cols, kwargs, monkeypatch
 ):
     """On two threads, a thread each for the input and the weight gradient.
 
@@ -200,9 +203,9 @@ def test_conv2d_gradients_side_by_side_on_two_threads(
     monkeypatch.setattr(_parallel, "MIN_PART", 1)  # small arrays, as elsewhere
     rng = np.random.default_rng(8)
     x = rand(rng, (5, 6, 11, 9), dtype)
-    w = rand(rng, (4, 6, 3, 3), dtype)
+    w = rand(rng, (4, 6 // kwargs.get("groups", 1), 3, 3), dtype)
     b = rand(rng, (4,), dtype)
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols)
+    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
     dy = rand(rng, y.shape, dtype)
     cnnumpy.set_num_threads(1)
     serial = F.conv2d_backward(dy, ctx)
@@ -228,7 +231,7 @@ def test_conv2d_gradients_side_by_side_on_two_threads(
     assert dx is None
     np.testing.assert_array_equal(both[1], dw)
     tx, tw, tb = leaf(x), leaf(w), leaf(b)
-    TF.conv2d(tx, tw, tb).backward(torch.from_numpy(dy))
+    TF.conv2d(tx, tw, tb, **kwargs).backward(torch.from_numpy(dy))
     for ours, theirs in zip(both, (tx.grad, tw.grad, tb.grad), strict=True):
         assert_close(ours, theirs, dtype)
 
