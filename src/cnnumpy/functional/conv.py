@@ -234,8 +234,9 @@ def conv2d_backward(
     Notes
     -----
     ``dx`` and ``dweight`` need nothing from each other. On two threads they
-    are computed side by side, one thread each; on more, one after the other,
-    each cut across all threads.
+    are computed side by side, one thread each (when big enough to be worth a
+    thread, and BLAS's threads can be held); otherwise one after the other,
+    each cut across the threads.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
     N, F = ctx.input_shape[0], ctx.weight.shape[0]
