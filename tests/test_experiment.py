@@ -8,16 +8,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cnnumpy.checkpoint import CheckpointError, load_checkpoint
 from cnnumpy.data import Dataset
-from cnnumpy.experiment import (
+from cnnumpy.training import (
+    Callback,
+    CheckpointError,
     TrainConfig,
+    load_checkpoint,
+    load_trained,
     resume_config,
     split_validation,
     train_run,
 )
-from cnnumpy.train import Callback
-from cnnumpy.trained import load_trained
 
 
 @pytest.fixture
@@ -168,29 +169,58 @@ def test_split_validation_is_deterministic_disjoint_and_sized():
 
 
 @pytest.mark.parametrize(
-    ("changes", "match"),
+    ("changes", "error", "match"),
     [
-        ({"epochs": 0}, r"`epochs` must be a positive integer, got 0"),
-        ({"batch_size": True}, r"`batch_size` must be a positive integer, got True"),
-        ({"lr": -1.0}, r"`lr` must be a positive number, got -1.0"),
-        ({"momentum": 1.0}, r"`momentum` must be in \[0, 1\), got 1.0"),
-        ({"val_fraction": 1.0}, r"`val_fraction` must be in \[0, 1\), got 1.0"),
-        ({"seed": -1}, r"`seed` must be an integer >= 0, got -1"),
-        ({"patience": 0}, r"`patience` must be a positive integer, got 0"),
-        ({"lr_step": 0}, r"`lr_step` must be a positive integer or None, got 0"),
-        ({"lr_gamma": 0}, r"`lr_gamma` must be in \(0, 1\], got 0"),
-        ({"model": "vgg"}, r"`model` must be one of lenet5, lenet5-modern, got 'vgg'"),
+        ({"epochs": 0}, ValueError, r"`epochs` must be >= 1, got 0"),
+        ({"epochs": "3"}, TypeError, r"`epochs` must be an int, got str '3'"),
+        (
+            {"batch_size": True},
+            TypeError,
+            r"`batch_size` must be an int, got bool True",
+        ),
+        ({"lr": -1.0}, ValueError, r"`lr` must be > 0, got -1.0"),
+        ({"lr": "0.1"}, TypeError, r"`lr` must be a real number, got str '0.1'"),
+        ({"lr": float("nan")}, ValueError, r"`lr` must be a finite number, got nan"),
+        ({"momentum": 1.0}, ValueError, r"`momentum` must be in \[0, 1\), got 1.0"),
+        (
+            {"val_fraction": 1.0},
+            ValueError,
+            r"`val_fraction` must be in \[0, 1\), got 1.0",
+        ),
+        ({"seed": -1}, ValueError, r"`seed` must be >= 0, got -1"),
+        ({"patience": 0}, ValueError, r"`patience` must be >= 1, got 0"),
+        ({"patience": True}, TypeError, r"`patience` must be an int, got bool True"),
+        ({"lr_step": 0}, ValueError, r"`lr_step` must be >= 1, got 0"),
+        ({"lr_gamma": 0}, ValueError, r"`lr_gamma` must be in \(0, 1\], got 0"),
+        ({"lr_gamma": True}, TypeError, r"`lr_gamma` must be a real number, got bool"),
+        (
+            {"model": "vgg"},
+            ValueError,
+            r"`model` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
+        ),
         (
             {"dataset": "cifar"},
-            r"`dataset` must be one of mnist-sample, mnist, fashion-mnist",
+            ValueError,
+            r"`dataset` must be one of 'mnist-sample', 'mnist', 'fashion-mnist'",
         ),
-        ({"optimizer": "rmsprop"}, r"`optimizer` must be one of adam, sgd"),
-        ({"dtype": "float16"}, r"`dtype` must be one of float32, float64"),
-        ({"impl": "fast"}, r"`impl` must be one of im2col, naive"),
+        (
+            {"optimizer": "rmsprop"},
+            ValueError,
+            r"`optimizer` must be one of 'adam', 'sgd'",
+        ),
+        (
+            {"dtype": "float16"},
+            ValueError,
+            r"`dtype` must be one of 'float32', 'float64'",
+        ),
+        ({"impl": "fast"}, ValueError, r"`impl` must be one of 'im2col', 'naive'"),
+        ({"impl": 1}, TypeError, r"`impl` must be one of 'im2col', 'naive', got int 1"),
+        ({"plots": 1}, TypeError, r"`plots` must be a bool, got int 1"),
+        ({"out": 3}, TypeError, r"`out` must be a path \(str or os.PathLike\) or None"),
     ],
 )
-def test_config_rejects_bad_values(changes, match):
-    with pytest.raises(ValueError, match=match):
+def test_config_rejects_bad_values(changes, error, match):
+    with pytest.raises(error, match=match):
         TrainConfig(**changes)
 
 
@@ -204,7 +234,8 @@ def test_config_rejects_bad_values(changes, match):
         ),
         ((None, -0.1, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got -0.1"),
         ((None, 1.0, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got 1.0"),
-        ((None, 0.1, -2), ValueError, "`seed` must be an integer >= 0, got -2"),
+        ((None, 0.1, -2), ValueError, "`seed` must be >= 0, got -2"),
+        ((None, 0.1, 1.5), TypeError, "`seed` must be an int, got float 1.5"),
     ],
 )
 def test_split_validation_rejects_bad_arguments(args, error, match):

@@ -305,7 +305,7 @@ def test_console_script(tmp_path):
 
 def test_core_does_not_import_matplotlib(tmp_path):
     code = (
-        "import sys, cnnumpy, cnnumpy.cli, cnnumpy.explain, cnnumpy.plots; "
+        "import sys, cnnumpy, cnnumpy.cli, cnnumpy.explain, cnnumpy.explain.plots; "
         "print('matplotlib' in sys.modules)"
     )
     result = subprocess.run(

@@ -326,12 +326,11 @@ def test_linear_matches_torch(shape, dtype):
         assert_close(got, want, dtype)
 
 
-@pytest.mark.parametrize("keep_cols", [True, False])
-def test_conv2d_of_an_empty_batch_matches_torch(keep_cols):
+def test_conv2d_of_an_empty_batch_matches_torch():
     rng = np.random.default_rng(8)
     x = np.zeros((0, 3, 9, 9))
     w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    y, ctx = F.conv2d_forward(x, w, b, padding=1, keep_cols=keep_cols)
+    y, ctx = F.conv2d_forward(x, w, b, padding=1)
     tx, tw, tb = leaf(x), leaf(w), leaf(b)
     ty = TF.conv2d(tx, tw, tb, padding=1)
     assert y.shape == tuple(ty.shape) == (0, 4, 9, 9)
@@ -701,30 +700,25 @@ def test_backward_functions_reject_foreign_contexts(call, message):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kwargs", [{"padding": 2}, {"stride": 2, "groups": 2}])
-def test_conv2d_without_cols_keeps_x_and_gives_the_same_gradients(dtype, kwargs):
-    """keep_cols=False: the weight gradient unfolds the input again, in blocks."""
+def test_conv2d_keeps_x_and_its_blocks_equal_the_whole_column_matrix(dtype, kwargs):
+    """The context keeps the input itself, not its columns; the weight gradient,
+    unfolded again block by block, equals the textbook ``dy2d @ im2col(x).T``."""
     rng = np.random.default_rng(11)
+    g = kwargs.get("groups", 1)
     x = rng.standard_normal((3, 4, 12, 10)).astype(dtype)
-    w = rng.standard_normal((6, 4 // kwargs.get("groups", 1), 5, 5)).astype(dtype)
+    w = rng.standard_normal((6, 4 // g, 5, 5)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
-    y_kept, ctx_kept = F.conv2d_forward(x, w, b, **kwargs)
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=False, **kwargs)
-    assert ctx.cols is None and ctx.x is x
-    assert ctx_kept.cols is not None and ctx_kept.x is None
-    assert_close(y, y_kept, dtype)
+    y, ctx = F.conv2d_forward(x, w, b, **kwargs)
+    assert ctx.x is x and not hasattr(ctx, "cols")
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx, dw, db = F.conv2d_backward(dy, ctx)
-    dx_kept, dw_kept, db_kept = F.conv2d_backward(dy, ctx_kept)
-    np.testing.assert_array_equal(dx, dx_kept)  # needs no columns either way
-    np.testing.assert_array_equal(db, db_kept)
-    # The columns rebuilt in blocks: the same sum, added in another order.
-    assert_close(dw, dw_kept, dtype)
-
-
-def test_conv2d_keep_cols_must_be_a_bool():
-    x, w = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3))
-    with pytest.raises(TypeError, match="`keep_cols` must be a bool, got str 'no'"):
-        F.conv2d_forward(x, w, keep_cols="no")
+    _, dw, _ = F.conv2d_backward(dy, ctx)
+    padding, stride = kwargs.get("padding", 0), kwargs.get("stride", 1)
+    cols = F.im2col(x, 5, stride, padding)  # (C*kH*kW, L*N)
+    dy2 = dy.transpose(1, 2, 3, 0).reshape(6, -1)  # (F, L*N), batch fastest
+    dy3 = dy2.reshape(g, 6 // g, -1)  # (g, F/g, L*N)
+    cols3 = cols.reshape(g, cols.shape[0] // g, -1)  # (g, Cg*kH*kW, L*N)
+    expected = (dy3 @ cols3.transpose(0, 2, 1)).reshape(w.shape)
+    assert_close(dw, expected, dtype)
 
 
 @pytest.mark.parametrize("op", [F.tanh, F.relu])

@@ -133,7 +133,7 @@ def test_registry_names():
             "vgg",
             {},
             ValueError,
-            r"`model` must be one of \['lenet5', 'lenet5-modern'\], got 'vgg'",
+            r"`model` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
         ),
         ("lenet5", {"width": 2}, TypeError, r"model 'lenet5'.*width"),
         (

@@ -20,8 +20,8 @@ import torch.nn.functional as TF
 import cnnumpy
 from cnnumpy import functional as F
 from cnnumpy import nn
-from cnnumpy.functional import _parallel
 from cnnumpy.functional import conv as conv_module
+from cnnumpy.functional._engine import blas, gauge, products, threads
 from conftest import assert_close, leaf
 
 DTYPES = [np.float32, np.float64]
@@ -34,8 +34,8 @@ def always_hand_off(monkeypatch):
     On a busy test machine the gauge could otherwise run the parts in the
     caller, and a test of the workers would not reach them.
     """
-    monkeypatch.setattr(_parallel, "HOLD", 0)
-    monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+    monkeypatch.setattr(gauge, "HOLD", 0)
+    monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
 
 
 @pytest.fixture(params=["parts", "pieces"])
@@ -45,9 +45,9 @@ def split_everything(request, monkeypatch, always_hand_off):
     With "pieces" every op is cut as a big one is (up to ``PIECES`` pieces per
     thread, handed out as threads come free).
     """
-    monkeypatch.setattr(_parallel, "MIN_PART", 1)
-    monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
-    monkeypatch.setattr(_parallel, "PIECE", 1 if request.param == "pieces" else 1 << 62)
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(products, "GEMM_ELEMENT", 1)
+    monkeypatch.setattr(threads, "PIECE", 1 if request.param == "pieces" else 1 << 62)
     before = cnnumpy.get_num_threads()
     cnnumpy.set_num_threads(3)
     yield request.param
@@ -66,9 +66,9 @@ def rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs):
+def assert_conv2d_matches_torch(rng, x, w, b, kwargs):
     """Output and every gradient of conv2d_forward/backward equal PyTorch's."""
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
+    y, ctx = F.conv2d_forward(x, w, b, **kwargs)
     dy = rand(rng, y.shape, x.dtype)
     dx, dw, db = F.conv2d_backward(dy, ctx)
     tx, tw, tb = leaf(x), leaf(w), leaf(b)
@@ -88,16 +88,13 @@ def assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs):
         (6, 4, {"groups": 2, "padding": 1}),  # a part holds channels of both groups
     ],
 )
-@pytest.mark.parametrize("keep_cols", [True, False])
-def test_split_conv2d_matches_torch(
-    split_everything, dtype, cin, cout, kwargs, keep_cols
-):
+def test_split_conv2d_matches_torch(split_everything, dtype, cin, cout, kwargs):
     rng = np.random.default_rng(0)
     groups = kwargs.get("groups", 1)
     x = rand(rng, (5, cin, 11, 9), dtype)
     w = rand(rng, (cout, cin // groups, 3, 3), dtype)
     b = rand(rng, (cout,), dtype)
-    assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs)
+    assert_conv2d_matches_torch(rng, x, w, b, kwargs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -166,8 +163,8 @@ def test_split_network_equals_one_thread(dtype, monkeypatch, always_hand_off):
     try:
         cnnumpy.set_num_threads(1)
         serial = lenet_step(dtype)
-        monkeypatch.setattr(_parallel, "MIN_PART", 1)
-        monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
+        monkeypatch.setattr(threads, "MIN_PART", 1)
+        monkeypatch.setattr(products, "GEMM_ELEMENT", 1)
         cnnumpy.set_num_threads(3)
         split = lenet_step(dtype)
     finally:
@@ -178,8 +175,8 @@ def test_split_network_equals_one_thread(dtype, monkeypatch, always_hand_off):
 
 @pytest.fixture
 def two_threads(always_hand_off):
-    """Two threads, for functions run side by side (see ``_parallel.together``)."""
-    if _parallel.blas_controls() is None:
+    """Two threads, for functions run side by side (see ``products.together``)."""
+    if blas.blas_controls() is None:
         pytest.skip("BLAS threads are not ours to hold: products are not split")
     before = cnnumpy.get_num_threads()
     cnnumpy.set_num_threads(2)
@@ -188,24 +185,23 @@ def two_threads(always_hand_off):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("keep_cols", [True, False])
 @pytest.mark.parametrize(
     "kwargs", [{}, {"groups": 2, "padding": 1}, {"stride": 2, "dilation": 2}]
 )
 def test_conv2d_gradients_side_by_side_on_two_threads(
-    two_threads, dtype, keep_cols, kwargs, monkeypatch
+    two_threads, dtype, kwargs, monkeypatch
 ):
     """On two threads, a thread each for the input and the weight gradient.
 
     The input gradient runs as on one thread, so its bits are one thread's;
     the weight gradient's product is cut as when it runs alone.
     """
-    monkeypatch.setattr(_parallel, "MIN_PART", 1)  # small arrays, as elsewhere
+    monkeypatch.setattr(threads, "MIN_PART", 1)  # small arrays, as elsewhere
     rng = np.random.default_rng(8)
     x = rand(rng, (5, 6, 11, 9), dtype)
     w = rand(rng, (4, 6 // kwargs.get("groups", 1), 3, 3), dtype)
     b = rand(rng, (4,), dtype)
-    y, ctx = F.conv2d_forward(x, w, b, keep_cols=keep_cols, **kwargs)
+    y, ctx = F.conv2d_forward(x, w, b, **kwargs)
     dy = rand(rng, y.shape, dtype)
     cnnumpy.set_num_threads(1)
     serial = F.conv2d_backward(dy, ctx)
@@ -215,7 +211,7 @@ def test_conv2d_gradients_side_by_side_on_two_threads(
         fn = getattr(conv_module, name)
 
         def spy(*args, name=name, fn=fn):
-            seen[name] = (threading.get_ident(), _parallel.parts(100, 10**9))
+            seen[name] = (threading.get_ident(), threads.parts(100, 10**9))
             return fn(*args)
 
         monkeypatch.setattr(conv_module, name, spy)
@@ -244,11 +240,11 @@ def test_together_runs_in_turn_unless_a_thread_each_pays(two_threads):
 
     here = threading.get_ident()
     big = 1 << 30
-    results = _parallel.together(fns(2), big)
+    results = products.together(fns(2), big)
     assert [r[0] for r in results] == [0, 1]
     assert results[0][1] == here and results[1][1] != here
     for n, size in ((2, 1), (3, big), (1, big)):  # too small; more than 2 threads
-        results = _parallel.together(fns(n), size)
+        results = products.together(fns(n), size)
         assert results == [(i, here) for i in range(n)]
 
 
@@ -264,27 +260,27 @@ def test_together_hands_back_an_error_after_both_ran(two_threads):
         return 1
 
     with pytest.raises(RuntimeError, match="the first failed"):
-        _parallel.together([fails, works], 1 << 30)
+        products.together([fails, works], 1 << 30)
     assert len(ran) == 1 and ran[0] != threading.get_ident()  # on a worker
-    assert _parallel.together([works, works], 1 << 30) == [1, 1]  # usable again
+    assert products.together([works, works], 1 << 30) == [1, 1]  # usable again
 
 
-@pytest.mark.parametrize("threads", [2, 3])  # 2: gradients side by side
+@pytest.mark.parametrize("n_threads", [2, 3])  # 2: gradients side by side
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_parts_held_in_the_caller_give_the_same_bits(dtype, threads, monkeypatch):
+def test_parts_held_in_the_caller_give_the_same_bits(dtype, n_threads, monkeypatch):
     """Handed off or run in turn by the caller, the parts make the same arrays."""
-    monkeypatch.setattr(_parallel, "GAUGED", True)  # as on Linux and macOS
-    monkeypatch.setattr(_parallel, "MIN_PART", 1)
-    monkeypatch.setattr(_parallel, "GEMM_ELEMENT", 1)
-    monkeypatch.setattr(_parallel, "HOLD", 0)
+    monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(products, "GEMM_ELEMENT", 1)
+    monkeypatch.setattr(gauge, "HOLD", 0)
     before = cnnumpy.get_num_threads()
     try:
-        cnnumpy.set_num_threads(threads)
-        monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+        cnnumpy.set_num_threads(n_threads)
+        monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
         handed_off = lenet_step(dtype)
-        held = _parallel._Gauge()
+        held = gauge.Gauge()
         held.hold = 10**9
-        monkeypatch.setattr(_parallel, "_gauge", held)
+        monkeypatch.setattr(threads, "_gauge", held)
         in_turn = lenet_step(dtype)
     finally:
         cnnumpy.set_num_threads(before)
@@ -294,19 +290,19 @@ def test_parts_held_in_the_caller_give_the_same_bits(dtype, threads, monkeypatch
 
 
 def test_gauge_holds_the_parts_while_hand_offs_do_not_pay(monkeypatch):
-    monkeypatch.setattr(_parallel, "WINDOW", 4)
-    monkeypatch.setattr(_parallel, "HOLD", 3)
-    monkeypatch.setattr(_parallel, "MAX_HOLD", 12)
-    gauge = _parallel._Gauge()
+    monkeypatch.setattr(gauge, "WINDOW", 4)
+    monkeypatch.setattr(gauge, "HOLD", 3)
+    monkeypatch.setattr(gauge, "MAX_HOLD", 12)
+    g = gauge.Gauge()
 
     def window(wall, cpu):
-        for _ in range(_parallel.WINDOW):
-            assert gauge.hand_off()
-            gauge.record(wall, cpu)
+        for _ in range(gauge.WINDOW):
+            assert g.hand_off()
+            g.record(wall, cpu)
 
     def held():  # hand-offs refused before the gauge hands off again
         n = 0
-        while not gauge.hand_off():
+        while not g.hand_off():
             n += 1
         return n
 
@@ -328,54 +324,54 @@ def test_gauge_holds_the_parts_while_hand_offs_do_not_pay(monkeypatch):
 
 def test_run_keeps_parts_in_the_caller_while_hand_offs_do_not_pay(monkeypatch):
     """Workers that sleep take wall time but no CPU time: handing off does not pay."""
-    monkeypatch.setattr(_parallel, "GAUGED", True)  # as on Linux and macOS
-    monkeypatch.setattr(_parallel, "WINDOW", 2)
-    monkeypatch.setattr(_parallel, "HOLD", 3)
-    monkeypatch.setattr(_parallel, "_gauge", _parallel._Gauge())
+    monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
+    monkeypatch.setattr(gauge, "WINDOW", 2)
+    monkeypatch.setattr(gauge, "HOLD", 3)
+    monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
     for _ in range(2):
-        _parallel.run([lambda: None, lambda: time.sleep(0.02)])
+        threads.run([lambda: None, lambda: time.sleep(0.02)])
     seen = []
 
     def part():
-        seen.append((threading.get_ident(), _parallel.parts(100, 100)))
+        seen.append((threading.get_ident(), threads.parts(100, 100)))
 
     for _ in range(3):
-        _parallel.run([part, part])
+        threads.run([part, part])
     # In the caller, each as a part: a part never splits again.
     assert seen == [(threading.get_ident(), 1)] * 6
     seen.clear()
-    _parallel.run([part, part])  # HOLD runs later the workers get parts again
+    threads.run([part, part])  # HOLD runs later the workers get parts again
     assert len({ident for ident, _ in seen}) == 2
 
 
 def test_pieces_are_handed_off_while_the_gauge_holds_parts(monkeypatch):
     """A late worker only leaves the caller more pieces, so pieces never wait."""
-    monkeypatch.setattr(_parallel, "GAUGED", True)  # as on Linux and macOS
-    monkeypatch.setattr(_parallel, "PIECE", 1)
-    held = _parallel._Gauge()
+    monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
+    monkeypatch.setattr(threads, "PIECE", 1)
+    held = gauge.Gauge()
     held.hold = 10**9
-    monkeypatch.setattr(_parallel, "_gauge", held)
+    monkeypatch.setattr(threads, "_gauge", held)
     seen = set()
 
     def piece(a, b):
         seen.add(threading.get_ident())
         time.sleep(0.01)  # so that no thread takes every piece alone
 
-    _parallel.split(piece, 40, k=2)
+    threads.split(piece, 40, k=2)
     assert len(seen) == 2
     assert held.hold == 10**9  # neither asked nor told
-    monkeypatch.setattr(_parallel, "PIECE", 1 << 62)
-    _parallel.split(lambda a, b: None, 40, k=2)  # equal parts: held
+    monkeypatch.setattr(threads, "PIECE", 1 << 62)
+    threads.split(lambda a, b: None, 40, k=2)  # equal parts: held
     assert held.hold == 10**9 - 1
 
 
 def test_without_a_fine_cpu_clock_parts_are_always_handed_off(monkeypatch):
-    held = _parallel._Gauge()
+    held = gauge.Gauge()
     held.hold = 10**9
-    monkeypatch.setattr(_parallel, "_gauge", held)
-    monkeypatch.setattr(_parallel, "GAUGED", False)  # as on Windows
+    monkeypatch.setattr(threads, "_gauge", held)
+    monkeypatch.setattr(gauge, "GAUGED", False)  # as on Windows
     seen = set()
-    _parallel.run([lambda: seen.add(threading.get_ident())] * 2)
+    threads.run([lambda: seen.add(threading.get_ident())] * 2)
     assert len(seen) == 2
     assert held.hold == 10**9  # not consulted
 
@@ -402,9 +398,9 @@ def test_an_error_in_a_worker_reaches_the_caller(split_everything):
         return run
 
     with pytest.raises(ZeroDivisionError, match="part 2"):
-        _parallel.run([part(0), part(1), part(2)])
+        threads.run([part(0), part(1), part(2)])
     assert sorted(done) == [0, 1]  # the others finished before the raise
-    _parallel.run([part(0), part(1)])  # the workers are still there
+    threads.run([part(0), part(1)])  # the workers are still there
     assert sorted(done) == [0, 0, 1, 1]
 
 
@@ -419,14 +415,14 @@ def test_ctrl_c_in_the_caller_waits_for_the_workers(split_everything):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _parallel.run([interrupted, slow])
+        threads.run([interrupted, slow])
     assert done == ["worker"]  # finished before the caller gave up
 
 
 def test_ctrl_c_while_waiting_leaves_no_stale_result(split_everything, monkeypatch):
     """A result left in a queue would be taken for the next call's."""
-    _parallel.run([lambda: None, lambda: None])  # the worker exists
-    worker = _parallel._workers[0]
+    threads.run([lambda: None, lambda: None])  # the worker exists
+    worker = threads._workers[0]
     real = worker.done
 
     class InterruptedOnce:
@@ -441,21 +437,19 @@ def test_ctrl_c_while_waiting_leaves_no_stale_result(split_everything, monkeypat
 
     monkeypatch.setattr(worker, "done", InterruptedOnce())
     with pytest.raises(KeyboardInterrupt):
-        _parallel.run([lambda: None, lambda: time.sleep(0.1)])
+        threads.run([lambda: None, lambda: time.sleep(0.1)])
     monkeypatch.setattr(worker, "done", real)
     out = []
-    _parallel.run([lambda: None, lambda: (time.sleep(0.1), out.append(1))])
+    threads.run([lambda: None, lambda: (time.sleep(0.1), out.append(1))])
     assert out == [1]  # this call waited for its own result
 
 
 def test_workers_obey_the_callers_errstate(split_everything):
     x = np.full((3, 4, 5, 6), 1e300)
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
-        _parallel.elementwise(
-            lambda o, a: np.multiply(a, a, out=o), np.empty_like(x), x
-        )
+        threads.elementwise(lambda o, a: np.multiply(a, a, out=o), np.empty_like(x), x)
     with np.errstate(over="ignore"):
-        out = _parallel.elementwise(
+        out = threads.elementwise(
             lambda o, a: np.multiply(a, a, out=o), np.empty_like(x), x
         )
     assert np.isinf(out).all()
@@ -465,11 +459,11 @@ def test_a_part_that_splits_again_runs_serially(split_everything):
     inner = []
 
     def part():
-        _parallel.run([lambda: inner.append(1), lambda: inner.append(2)])
+        threads.run([lambda: inner.append(1), lambda: inner.append(2)])
 
-    _parallel.run([part, part, part])
+    threads.run([part, part, part])
     assert sorted(inner) == [1, 1, 1, 2, 2, 2]
-    assert _parallel.parts(100, 100) == 3  # and the caller splits again after
+    assert threads.parts(100, 100) == 3  # and the caller splits again after
 
 
 def test_two_caller_threads_both_get_right_results(split_everything):
@@ -493,14 +487,14 @@ def test_two_caller_threads_both_get_right_results(split_everything):
 
 
 def test_blas_threads_are_given_back():
-    controls = _parallel.blas_controls()
+    controls = blas.blas_controls()
     if controls is None:
         pytest.skip("NumPy's BLAS here is not OpenBLAS")
     get, set_ = controls
     set_(2)
-    with _parallel.blas_single_thread():
+    with blas.blas_single_thread():
         assert get() == 1
-        with _parallel.blas_single_thread():  # nested
+        with blas.blas_single_thread():  # nested
             assert get() == 1
         assert get() == 1
     assert get() == 2
@@ -508,14 +502,14 @@ def test_blas_threads_are_given_back():
     inside, leave = threading.Event(), threading.Event()
 
     def other():
-        with _parallel.blas_single_thread():
+        with blas.blas_single_thread():
             inside.set()
             leave.wait()
 
     t = threading.Thread(target=other)
     t.start()
     inside.wait()
-    with _parallel.blas_single_thread():
+    with blas.blas_single_thread():
         leave.set()
         t.join()
         assert get() == 1
@@ -531,9 +525,9 @@ def test_blas_threads_are_given_back():
 def test_blas_controls_are_numpys_own_blas():
     """Checked against threadpoolctl, which finds NumPy's BLAS its own way."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    controls = _parallel.blas_controls()
-    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-    numpy_blas = [i for i in blas if "numpy" in i["filepath"]]
+    controls = blas.blas_controls()
+    infos = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    numpy_blas = [i for i in infos if "numpy" in i["filepath"]]
     if not numpy_blas or numpy_blas[0]["internal_api"] != "openblas":
         pytest.skip("NumPy's BLAS here is not a bundled OpenBLAS")
     assert controls is not None
@@ -573,11 +567,11 @@ def test_parts_run_on_distinct_threads(split_everything):
         seen.append((a, b, threading.get_ident()))
         time.sleep(0.01)  # so that no thread takes every piece alone
 
-    _parallel.split(part, 40)
+    threads.split(part, 40)
     if split_everything == "parts":
         assert sorted(s[:2] for s in seen) == [(0, 13), (13, 26), (26, 40)]
     else:  # 3 threads * PIECES pieces, each handed out once
-        assert sorted(s[:2] for s in seen) == _parallel.ranges(40, 3 * _parallel.PIECES)
+        assert sorted(s[:2] for s in seen) == threads.ranges(40, 3 * threads.PIECES)
     assert len({s[2] for s in seen}) == 3
 
 
@@ -591,7 +585,7 @@ def test_no_piece_is_handed_out_after_an_error(split_everything):
         done.append(a)
 
     with pytest.raises(RuntimeError, match="piece 0 failed"):
-        _parallel.split(piece, 40)
+        threads.split(piece, 40)
     if split_everything == "pieces":
         # The two other threads had taken one piece each when piece 0 failed.
         assert len(done) <= 2
@@ -599,15 +593,15 @@ def test_no_piece_is_handed_out_after_an_error(split_everything):
 
 def test_one_thread_runs_in_the_caller(one_thread):
     seen = set()
-    _parallel.split(lambda a, b: seen.add(threading.get_ident()), 10**6)
+    threads.split(lambda a, b: seen.add(threading.get_ident()), 10**6)
     assert seen == {threading.get_ident()}
-    assert _parallel.parts(10**9, 10**9) == 1
+    assert threads.parts(10**9, 10**9) == 1
 
 
 def test_default_is_the_usable_cpus():
     assert cnnumpy.get_num_threads() >= 1
     if hasattr(os, "sched_getaffinity"):
-        assert _parallel._default_threads() == len(os.sched_getaffinity(0))
+        assert threads._default_threads() == len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize(
@@ -628,16 +622,15 @@ def test_set_num_threads_rejects_bad_values(value, error, match):
 
 
 def test_ranges_cover_evenly():
-    assert _parallel.ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
-    assert _parallel.ranges(2, 3) == [(0, 1), (1, 2)]
-    assert _parallel.ranges(0, 2) == []
+    assert threads.ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert threads.ranges(2, 3) == [(0, 1), (1, 2)]
+    assert threads.ranges(0, 2) == []
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("block_bytes", [1, 2000, 1 << 30])
-@pytest.mark.parametrize("keep_cols", [True, False])
 def test_conv2d_blocks_of_any_size_match_torch(
-    split_everything, monkeypatch, dtype, block_bytes, keep_cols
+    split_everything, monkeypatch, dtype, block_bytes
 ):
     """Blocks of one output position, of part of a row, of whole rows."""
     from cnnumpy.functional import conv
@@ -648,4 +641,4 @@ def test_conv2d_blocks_of_any_size_match_torch(
     w = rand(rng, (6, 2, 3, 3), dtype)
     b = rand(rng, (6,), dtype)
     kwargs = {"padding": 1, "groups": 2, "stride": (1, 2)}
-    assert_conv2d_matches_torch(rng, x, w, b, keep_cols, kwargs)
+    assert_conv2d_matches_torch(rng, x, w, b, kwargs)

@@ -1,4 +1,4 @@
-"""cnnumpy.training_plots: the images of a training run folder.
+"""cnnumpy.training.plots: the images of a training run folder.
 
 Each picture is checked as a file: a PNG that matplotlib reads back, alone in its
 folder (no temporary file left), with the number of panels the function reports.
@@ -19,7 +19,7 @@ pytest.importorskip("matplotlib")
 import matplotlib.image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from cnnumpy.training_plots import (
+from cnnumpy.training.plots import (
     plot_confusion_matrix,
     plot_filters,
     plot_history,
@@ -254,7 +254,7 @@ def test_missing_matplotlib_says_what_to_install(tmp_path, monkeypatch):
 
 
 def test_import_does_not_import_matplotlib(tmp_path):
-    code = "import sys, cnnumpy.training_plots; print('matplotlib' in sys.modules)"
+    code = "import sys, cnnumpy.training.plots; print('matplotlib' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
     )

@@ -9,17 +9,18 @@ import pytest
 import torch
 
 from cnnumpy import nn, optim
-from cnnumpy.checkpoint import load_checkpoint, save_checkpoint
 from cnnumpy.data import DataLoader, Dataset, read_idx
 from cnnumpy.models import lenet5, lenet5_modern
-from cnnumpy.train import (
+from cnnumpy.training import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
     FitState,
     evaluate,
     fit,
+    load_checkpoint,
     predict_proba,
+    save_checkpoint,
 )
 from conftest import MNIST_DIR
 

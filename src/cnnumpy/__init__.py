@@ -5,8 +5,8 @@ one matrix product, and folds gradients back (col2im). Layers, optimizers and
 their results match PyTorch's.
 """
 
-from cnnumpy import data, functional, models, nn, optim, reference, train
-from cnnumpy.functional._parallel import get_num_threads, set_num_threads
+from cnnumpy import data, functional, models, nn, optim, reference, training
+from cnnumpy.functional import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -20,5 +20,5 @@ __all__ = [
     "optim",
     "reference",
     "set_num_threads",
-    "train",
+    "training",
 ]

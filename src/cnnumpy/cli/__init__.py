@@ -19,11 +19,14 @@ import argparse
 import logging
 import sys
 
-from cnnumpy.checkpoint import CheckpointError
 from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
+from cnnumpy.cli.evaluate import add_evaluate
 from cnnumpy.cli.explain import add_explain
-from cnnumpy.cli.train import add_evaluate, add_predict, add_summary, add_train
-from cnnumpy.functional._parallel import set_num_threads
+from cnnumpy.cli.predict import add_predict
+from cnnumpy.cli.summary import add_summary
+from cnnumpy.cli.train import add_train
+from cnnumpy.functional import set_num_threads
+from cnnumpy.training.checkpoint import CheckpointError
 
 __all__ = ["build_parser", "main"]
 

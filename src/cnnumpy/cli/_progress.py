@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cnnumpy.train import Callback, FitState
+from cnnumpy.training.callbacks import Callback, FitState
 
 
 def _tqdm() -> Any:

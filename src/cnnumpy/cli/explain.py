@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from cnnumpy import explain, plots
+from cnnumpy import explain
 from cnnumpy.cli._args import PAIR_HELP, SHAPE_HELP, int_or_pair, shape4
 
 __all__ = ["add_explain"]
@@ -25,7 +25,7 @@ def run_explain_conv(args: argparse.Namespace) -> int:
     text = explainer(*window)  # validates before anything is written
     plot = getattr(args, "plot", None)
     if plot is not None:
-        plots.plot_im2col(plot, *window)
+        explain.plot_im2col(plot, *window)
     print(text)
     if plot is not None:
         print(f"\nPlot written to {plot}")

@@ -1,11 +1,9 @@
-"""``cnnumpy train``, ``evaluate``, ``predict`` and ``summary``."""
+"""``cnnumpy train``: the flags of `TrainConfig`, a progress bar, Ctrl-C handling."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-
-import numpy as np
 
 from cnnumpy import data
 from cnnumpy.cli._args import (
@@ -24,23 +22,14 @@ from cnnumpy.cli._progress import (
     catch_interrupt,
     download_bar,
 )
-from cnnumpy.experiment import (
-    DTYPES,
-    IMPLS,
-    OPTIMIZERS,
-    TrainConfig,
-    resume_config,
-    train_run,
-)
-from cnnumpy.models import MODELS, create_model, summary
-from cnnumpy.trained import load_trained
+from cnnumpy.models import MODELS
+from cnnumpy.nn import IMPLS
+from cnnumpy.training.config import DTYPES, OPTIMIZERS, TrainConfig, resume_config
+from cnnumpy.training.run import train_run
 
-__all__ = ["add_evaluate", "add_predict", "add_summary", "add_train"]
+__all__ = ["add_train"]
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-
-
-# --- train ---------------------------------------------------------------------------
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -192,105 +181,3 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the test accuracy")
     add_threads(p)
     p.set_defaults(run=run_train)
-
-
-# --- evaluate ---------------------------------------------------------------------
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    """``cnnumpy evaluate CKPT``."""
-    trained = load_trained(args.checkpoint)
-    name = args.dataset or trained.dataset
-    data_dir = args.data_dir
-    if args.dataset is None and data_dir is None:  # where it was trained
-        data_dir = trained.checkpoint.get("config", {}).get("data_dir")
-    test = data.load_test_set(
-        name,
-        data_dir=data_dir,
-        cache_dir=args.cache_dir,
-        download=args.download,
-        progress=download_bar(),
-    )
-    result = trained.evaluate(test)
-    source = name if data_dir is None else data_dir
-    print(f"{args.checkpoint} on the test split of {source} ({len(test):,} images)")
-    print(result.report(trained.class_names))
-    return 0
-
-
-def add_evaluate(commands: argparse._SubParsersAction) -> None:
-    """``cnnumpy evaluate CKPT``: accuracy, per-class accuracy, confusion matrix."""
-    p = commands.add_parser(
-        "evaluate",
-        help="test a checkpoint: accuracy, per-class accuracy, confusion matrix",
-    )
-    p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--dataset",
-        choices=data.DATASETS,
-        help="(default: the data set it was trained on)",
-    )
-    source.add_argument("--data", dest="data_dir", type=folder, metavar="DIR")
-    p.add_argument("--cache-dir", metavar="DIR")
-    p.add_argument("--no-download", dest="download", action="store_false")
-    add_threads(p)
-    p.set_defaults(run=run_evaluate)
-
-
-# --- predict ---------------------------------------------------------------------
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """``cnnumpy predict CKPT IMAGE...``."""
-    trained = load_trained(args.checkpoint)
-    C, H, W = trained.input_shape
-    loaded = [(path, data.load_images([path], size=(H, W))) for path in args.images]
-    for path, images in loaded:
-        for i, top in enumerate(trained.top_classes(images, args.top)):
-            name = path if len(images) == 1 else f"{path}[{i}]"
-            guesses = ", ".join(f"{label} ({p:.1%})" for label, p in top)
-            print(f"{name}: {guesses}")
-    return 0
-
-
-def add_predict(commands: argparse._SubParsersAction) -> None:
-    """``cnnumpy predict CKPT IMAGE...``: the top classes of each image."""
-    p = commands.add_parser(
-        "predict",
-        help="classify PNG/JPEG images or an IDX file with a checkpoint",
-        description="Print the top classes with probabilities for each image. "
-        "Photos of dark digits on light paper are inverted to MNIST's light on dark.",
-    )
-    p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
-    p.add_argument("images", type=readable_file, nargs="+", metavar="IMAGE")
-    p.add_argument("--top", type=positive_int, default=3, metavar="K")
-    add_threads(p)
-    p.set_defaults(run=run_predict)
-
-
-# --- summary ---------------------------------------------------------------------
-
-
-def run_summary(args: argparse.Namespace) -> int:
-    """``cnnumpy summary``."""
-    model = create_model(
-        args.model,
-        num_classes=args.num_classes,
-        in_channels=args.in_channels,
-        input_size=args.input_size,
-        rng=np.random.default_rng(0),
-    )
-    shape = (args.in_channels, args.input_size, args.input_size)
-    print(summary(model, shape, args.model))
-    return 0
-
-
-def add_summary(commands: argparse._SubParsersAction) -> None:
-    """``cnnumpy summary [--model NAME]``: layers, output shapes, parameters."""
-    p = commands.add_parser("summary", help="print a model's layers and parameters")
-    p.add_argument("--model", choices=sorted(MODELS), default="lenet5")
-    p.add_argument("--num-classes", type=positive_int, default=10, metavar="K")
-    p.add_argument("--in-channels", type=positive_int, default=1, metavar="C")
-    p.add_argument("--input-size", type=positive_int, default=28, metavar="S")
-    p.set_defaults(run=run_summary)

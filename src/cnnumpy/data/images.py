@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnumpy.data.idx import GZIP_MAGIC, is_idx_header, parse_idx, read_bytes
-from cnnumpy.functional._checks import pair
+from cnnumpy.validation import check_pair
 
 __all__ = ["load_images"]
 
@@ -59,7 +59,7 @@ def load_images(
         raise ValueError(
             f"`paths` must be a path or a non-empty sequence, got {paths!r}"
         )
-    height, width = pair(size, "size", minimum=1)
+    height, width = check_pair(size, "size", minimum=1)
     batches = [_load_one(Path(p), (height, width)) for p in paths]
     return np.concatenate(batches)  # (N, 1, H, W)
 

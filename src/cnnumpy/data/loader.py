@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from cnnumpy.data.dataset import Dataset
-from cnnumpy.functional._checks import check_bool
+from cnnumpy.validation import check_bool
 
 __all__ = ["DataLoader"]
 

@@ -1,4 +1,4 @@
-"""Step-by-step explanations of the engine's ops, returned as text.
+"""Step-by-step explanations of the engine's ops, as text and pictures.
 
 Each ``explain_*`` function works a small example for the shapes it is given:
 inputs and kernels are ``arange`` numbers, so every entry can be traced by hand.
@@ -8,10 +8,18 @@ against the naive loops of :mod:`cnnumpy.reference` (the examples hold integers,
 so the checks are exact up to the rounding of an average's shares). Matrices of
 more than about 2,000 numbers print their shape and first rows only.
 
+`plot_im2col` draws the unfolding (matplotlib, imported when drawing).
 Nothing is printed here: ``cnnumpy explain ...`` prints the text.
 """
 
 from cnnumpy.explain.conv import explain_col2im, explain_conv_backward, explain_im2col
+from cnnumpy.explain.plots import plot_im2col
 from cnnumpy.explain.pool import explain_pool
 
-__all__ = ["explain_col2im", "explain_conv_backward", "explain_im2col", "explain_pool"]
+__all__ = [
+    "explain_col2im",
+    "explain_conv_backward",
+    "explain_im2col",
+    "explain_pool",
+    "plot_im2col",
+]

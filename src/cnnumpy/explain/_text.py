@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry
+from cnnumpy.functional.geometry import Geometry
 
 # Larger matrices print their shape and first rows only.
 MAX_NUMBERS = 2000

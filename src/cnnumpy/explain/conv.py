@@ -6,13 +6,14 @@ import numpy as np
 
 from cnnumpy import functional, reference
 from cnnumpy.explain._text import Shape4, arange, check, matrix, number, size_lines
-from cnnumpy.functional._checks import Geometry, check_shape
+from cnnumpy.functional.geometry import Geometry
 from cnnumpy.functional.im2col_indices import (
     col2im_by_index,
     im2col_by_index,
     im2col_indices,
     index_geometry,
 )
+from cnnumpy.validation import check_shape
 
 __all__ = ["explain_col2im", "explain_conv_backward", "explain_im2col"]
 

@@ -16,7 +16,8 @@ from cnnumpy.explain._text import (
     number,
     size_lines,
 )
-from cnnumpy.functional._checks import check_shape, pool_geometry
+from cnnumpy.functional.geometry import pool_geometry
+from cnnumpy.validation import check_shape
 
 __all__ = ["explain_pool"]
 

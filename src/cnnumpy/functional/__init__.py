@@ -8,7 +8,7 @@ gradients`` and ``op(...) -> y``. The others take what their derivative needs:
 the (h, w) kernel, stride, padding, dilation and output size of a window op.
 """
 
-from cnnumpy.functional._checks import Geometry
+from cnnumpy.functional._engine import get_num_threads, set_num_threads
 from cnnumpy.functional.activation import (
     leaky_relu,
     leaky_relu_backward,
@@ -30,6 +30,7 @@ from cnnumpy.functional.conv import (
     conv2d_forward,
 )
 from cnnumpy.functional.dropout import dropout, dropout_backward, dropout_forward
+from cnnumpy.functional.geometry import Geometry
 from cnnumpy.functional.im2col import col2im, im2col
 from cnnumpy.functional.im2col_indices import (
     col2im_by_index,
@@ -82,6 +83,7 @@ __all__ = [
     "dropout_forward",
     "flatten",
     "flatten_backward",
+    "get_num_threads",
     "im2col",
     "im2col_by_index",
     "im2col_indices",
@@ -96,6 +98,7 @@ __all__ = [
     "max_pool2d_forward",
     "relu",
     "relu_backward",
+    "set_num_threads",
     "sigmoid",
     "sigmoid_backward",
     "softmax",

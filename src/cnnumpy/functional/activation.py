@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import check_grad
+from cnnumpy.functional import _engine
+from cnnumpy.validation import check_grad
 
 __all__ = [
     "leaky_relu",
@@ -92,13 +92,13 @@ def leaky_relu_backward(
 def tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Hyperbolic tangent. ``out=x`` works in place."""
     out = _check_out(out, _check_float(x))
-    return _parallel.elementwise(lambda o, i: np.tanh(i, out=o), out, x, cost=4)
+    return _engine.elementwise(lambda o, i: np.tanh(i, out=o), out, x, cost=4)
 
 
 def tanh_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy * (1 - y**2)`` with ``y = tanh(x)``."""
     check_grad(dy, _check_float(y, "y").shape)
-    return _parallel.elementwise(_tanh_grad, np.empty_like(y), y, dy, cost=3)
+    return _engine.elementwise(_tanh_grad, np.empty_like(y), y, dy, cost=3)
 
 
 def _tanh_grad(out: np.ndarray, y: np.ndarray, dy: np.ndarray) -> None:

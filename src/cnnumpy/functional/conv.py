@@ -7,14 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import (
-    Geometry,
-    check_bool,
-    check_ctx,
-    check_grad,
-    conv_geometry,
-)
+from cnnumpy.functional import _engine
+from cnnumpy.functional.geometry import Geometry, conv_geometry
 from cnnumpy.functional.im2col import (
     chwn,
     crop,
@@ -23,6 +17,7 @@ from cnnumpy.functional.im2col import (
     padded_zeros,
     windows,
 )
+from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
@@ -35,25 +30,22 @@ BLOCK_BYTES = 2 << 20
 class Conv2dContext(NamedTuple):
     """What :func:`conv2d_backward` needs from the forward pass.
 
-    ``cols`` has the batch fastest in its columns, like every array of the
-    engine: a gradient ``dy`` of shape (N, F, out_h, out_w) lines up with it as
-    ``dy.transpose(1, 2, 3, 0).reshape(F, -1)``, not ``dy.transpose(1, 0, 2, 3)``.
-    ``cols`` is None when the forward ran with ``keep_cols=False`` (as
-    :class:`cnnumpy.nn.Conv2d` runs it): then ``x`` is kept and the backward
-    pass unfolds it again, a block at a time.
+    The column matrix, the largest array of a CNN, is not kept: the backward
+    pass unfolds ``x`` again, a cache-sized block at a time, as the forward
+    pass did. Its columns have the batch fastest, like every array of the
+    engine: a gradient ``dy`` of shape (N, F, out_h, out_w) lines up with them
+    as ``dy.transpose(1, 2, 3, 0).reshape(F, -1)``.
     ``weight`` and ``x`` are the forward's arrays themselves, not copies: change
     one in place before the backward pass (a finite-difference check, an
     optimizer step) and the backward uses the new values. PyTorch raises in
     that case; here it is on you to run backward first.
     """
 
-    cols: np.ndarray | None  # (C*kH*kW, out_h*out_w*N), im2col of the input
+    x: np.ndarray  # (N, C, H, W), the input
     weight: np.ndarray
     has_bias: bool
-    input_shape: tuple[int, int, int, int]
     geom: Geometry
     groups: int
-    x: np.ndarray | None = None  # the input, kept instead of cols (keep_cols=False)
 
 
 def conv2d_forward(
@@ -64,9 +56,6 @@ def conv2d_forward(
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
-    *,
-    cols_buffer: np.ndarray | None = None,
-    keep_cols: bool = True,
 ) -> tuple[np.ndarray, Conv2dContext]:
     """Convolve ``x`` with ``weight`` and keep what the backward pass needs.
 
@@ -83,17 +72,6 @@ def conv2d_forward(
     groups : int
         Input and output channels are split into ``groups`` independent
         convolutions; both channel counts must be divisible by it.
-    cols_buffer : ndarray, optional
-        Storage for the kept column matrix, reused if its shape and dtype fit
-        (a caller keeping columns batch after batch can pass the previous
-        batch's ``ctx.cols``; nothing else may hold it). Unused without
-        ``keep_cols``.
-    keep_cols : bool
-        Keep the column matrix for the backward pass (the default here). With
-        False, as :class:`cnnumpy.nn.Conv2d` runs it, each thread unfolds a
-        block at a time into a small buffer of its own and the full matrix,
-        the largest array of a CNN, is never written; ``ctx`` keeps ``x``
-        instead, and the backward pass unfolds it again, block by block.
 
     Returns
     -------
@@ -117,26 +95,16 @@ def conv2d_forward(
     -----
     With ``cols = im2col(x)`` of shape (C*kH*kW, L*N) and the kernels flattened to
     (F, C*kH*kW), the whole batch is ``y2d = weight2d @ cols``: one matrix product
-    (one per group), computed in blocks of output rows while each block of
-    ``cols`` is in cache.
+    (one per group). Each thread unfolds a block of its output rows at a time
+    into a small buffer of its own and multiplies it while it is in cache, so
+    the full column matrix is never written.
     """
     geom = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
-    check_bool(keep_cols, "keep_cols")
     N, C = x.shape[:2]
     F = weight.shape[0]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
     row = out_w * N  # columns per output row
     shape = (C * kH * kW, out_h * row)
-    if not keep_cols:
-        cols = None
-    elif (
-        cols_buffer is None
-        or cols_buffer.shape != shape
-        or cols_buffer.dtype != x.dtype
-    ):
-        cols = np.empty(shape, dtype=x.dtype)
-    else:
-        cols = cols_buffer
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
@@ -144,19 +112,12 @@ def conv2d_forward(
     b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
 
     def out_rows(start: int, stop: int) -> None:
-        if cols is None:
-            scratch = _parallel.scratch(shape[0] * blocks.size * N, x.dtype, "cols")
-        else:
-            cols6 = cols.reshape(win.shape)
+        cols = _engine.scratch(shape[0] * blocks.size * N, x.dtype, "cols")
         for a, b, o0, o1 in blocks.of(start, stop):
             c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
             taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
-            if cols is None:
-                block = scratch[: shape[0] * (c1 - c0)].reshape(shape[0], c1 - c0)
-                block.reshape(taps.shape)[...] = taps
-            else:
-                cols6[:, :, :, a:b, o0:o1] = taps  # im2col of this block
-                block = cols[:, c0:c1]  # (C*kH*kW, c1-c0)
+            block = cols[: shape[0] * (c1 - c0)].reshape(shape[0], c1 - c0)
+            block.reshape(taps.shape)[...] = taps  # im2col of this block
             yb = y3[:, :, c0:c1]
             np.matmul(w3, block.reshape(groups, shape[0] // groups, -1), out=yb)
             if b3 is not None:
@@ -165,13 +126,10 @@ def conv2d_forward(
     # Each thread fills and multiplies its own share of the output rows, in
     # blocks that stay in its cache. (This product's output is large, so
     # np.matmul lets go of the GIL.)
-    _parallel.split_blas(out_rows, out_h, shape[0] * row * F)
+    _engine.split_blas(out_rows, out_h, shape[0] * row * F)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
-    ctx = Conv2dContext(
-        cols, weight, bias is not None, x.shape, geom, groups, None if keep_cols else x
-    )
-    return y, ctx
+    return y, Conv2dContext(x, weight, bias is not None, geom, groups)
 
 
 class _Blocks(NamedTuple):
@@ -239,7 +197,7 @@ def conv2d_backward(
     each cut across the threads.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
-    N, F = ctx.input_shape[0], ctx.weight.shape[0]
+    N, F = ctx.x.shape[0], ctx.weight.shape[0]
     check_grad(dy, (N, F, *ctx.geom.out))
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
@@ -247,7 +205,7 @@ def conv2d_backward(
     if not input_grad:
         return None, _weight_grad(dy2, ctx), dbias
     # Two independent products of F x C*kH*kW x L*N multiply-adds each.
-    dx, dweight = _parallel.together(
+    dx, dweight = _engine.together(
         [lambda: _input_grad(dy2, ctx), lambda: _weight_grad(dy2, ctx)],
         ctx.weight.size * dy2.shape[1],
     )
@@ -255,33 +213,13 @@ def conv2d_backward(
 
 
 def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
-    """``dy2d @ cols.T``, from the kept columns or unfolding the input again.
+    """``dy2d @ cols.T``, with the columns unfolded again a block at a time.
 
-    Its products are cut by the thread count even inside a part (and run there
-    in turn), so the bits do not depend on whether the input gradient ran
-    beside it.
-    """
-    F, g = ctx.weight.shape[0], ctx.groups
-    cols = ctx.cols
-    if cols is None:
-        return _weight_grad_in_blocks(dy2, ctx)
-    if g == 1:
-        # (cols @ dy2.T).T, not dy2 @ cols.T: the big matrix's rows are cut
-        # between the threads, and a block of its rows is contiguous.
-        return _parallel.matmul(cols, dy2.T, nested=True).T.reshape(ctx.weight.shape)
-    dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
-    cols3 = cols.reshape(g, cols.shape[0] // g, -1)  # (g, Cg*kH*kW, L*N)
-    dweight = np.matmul(cols3, dy3.transpose(0, 2, 1)).transpose(0, 2, 1)
-    return dweight.reshape(ctx.weight.shape)
-
-
-def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
-    """``dy2d @ cols.T`` with the columns unfolded again, a block at a time.
-
-    The forward pass kept the input, not its column matrix. Each thread unfolds
-    blocks of its share of the output rows into a buffer of its own and adds
-    ``dy_block @ block.T`` to its partial sum, so the full matrix is never
-    written; the partial sums are added at the end.
+    Each thread unfolds blocks of its share of the output rows into a buffer
+    of its own and adds ``dy_block @ block.T`` to its partial sum, so the full
+    matrix is never written; the partial sums are added at the end. The rows
+    are cut by the thread count even inside a part (and run there in turn), so
+    the bits do not depend on whether the input gradient ran beside it.
     """
     x, geom, g = ctx.x, ctx.geom, ctx.groups
     N, C = x.shape[:2]
@@ -293,8 +231,8 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     blocks = _blocks(K * N * x.itemsize, out_h, out_w)
 
     def out_rows(start: int, stop: int, acc: np.ndarray) -> None:
-        cols = _parallel.scratch(K * blocks.size * N, x.dtype, "cols")
-        dys = _parallel.scratch(F * blocks.size * N, x.dtype, "dy")
+        cols = _engine.scratch(K * blocks.size * N, x.dtype, "cols")
+        dys = _engine.scratch(F * blocks.size * N, x.dtype, "dy")
         for a, b, o0, o1 in blocks.of(start, stop):
             c0, c1 = (a * out_w + o0) * N, ((b - 1) * out_w + o1) * N
             taps = win[:, :, :, a:b, o0:o1]  # (C, kH, kW, b-a, o1-o0, N)
@@ -308,11 +246,11 @@ def _weight_grad_in_blocks(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                     dyb[gi * Fg : (gi + 1) * Fg], block[gi * Kg : (gi + 1) * Kg].T
                 )
 
-    k = _parallel.gemm_parts(out_h, K * row * F, nested=True)  # see _weight_grad
-    pieces = _parallel.ranges(out_h, k)
+    k = _engine.gemm_parts(out_h, K * row * F, nested=True)  # see the docstring
+    pieces = _engine.ranges(out_h, k)
     partial = np.zeros((len(pieces), g, Fg, Kg), dtype=x.dtype)  # one per thread
-    with _parallel.blas_single_thread():
-        _parallel.run(
+    with _engine.blas_single_thread():
+        _engine.run(
             [lambda i=i, p=p: out_rows(*p, partial[i]) for i, p in enumerate(pieces)]
         )
     return partial.sum(axis=0).reshape(ctx.weight.shape)
@@ -325,12 +263,12 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     kernel row at a time (kW rows per channel, small enough to stay in its
     cache) and folds them at once; the full matrix is never written.
     """
-    N, C = ctx.input_shape[:2]
+    N, C = ctx.x.shape[:2]
     F, g = ctx.weight.shape[0], ctx.groups
     (kH, kW), Cg = ctx.geom.kernel, C // g
     w5 = ctx.weight.reshape(g, F // g, Cg, kH, kW)
     dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
-    dxp = padded_zeros(ctx.input_shape, ctx.geom, dy2.dtype)  # (C, Hp, Wp, N)
+    dxp = padded_zeros(ctx.x.shape, ctx.geom, dy2.dtype)  # (C, Hp, Wp, N)
 
     def channels(c0: int, c1: int) -> None:
         for gi in range(c0 // Cg, (c1 - 1) // Cg + 1):  # the groups c0..c1 touch
@@ -340,8 +278,8 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                 wT = np.ascontiguousarray(w).reshape(F // g, -1).T  # ((b-a)*kW, F/g)
                 fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom, kernel_row=i)
 
-    _parallel.split_blas(channels, C, kH * kW * dy2.shape[1] * (F // g))
-    return crop(dxp, ctx.input_shape, ctx.geom)
+    _engine.split_blas(channels, C, kH * kW * dy2.shape[1] * (F // g))
+    return crop(dxp, ctx.x.shape, ctx.geom)
 
 
 def conv2d(
@@ -354,6 +292,4 @@ def conv2d(
     groups: int = 1,
 ) -> np.ndarray:
     """2-D convolution as ``torch.nn.functional.conv2d``; see :func:`conv2d_forward`."""
-    return conv2d_forward(
-        x, weight, bias, stride, padding, dilation, groups, keep_cols=False
-    )[0]
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional._checks import check_grad
+from cnnumpy.validation import check_grad
 
 __all__ = ["dropout", "dropout_backward", "dropout_forward"]
 

@@ -36,13 +36,9 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import (
-    Geometry,
-    check_array,
-    check_shape,
-    window_geometry,
-)
+from cnnumpy.functional import _engine
+from cnnumpy.functional.geometry import Geometry, window_geometry
+from cnnumpy.validation import check_array, check_shape
 
 __all__ = ["col2im", "im2col"]
 
@@ -162,7 +158,7 @@ def fold(
         fold_into(dxp[c0:c1], rows[c0:c1], geom)
 
     # Channels never share a pixel, so each thread folds its own.
-    _parallel.split(channels, C, rows[0].size)
+    _engine.split(channels, C, rows[0].size)
     return crop(dxp, input_shape, geom)
 
 

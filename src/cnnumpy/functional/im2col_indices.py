@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional._checks import (
-    Geometry,
-    check_array,
-    check_shape,
-    window_geometry,
-)
+from cnnumpy.functional.geometry import Geometry, window_geometry
+from cnnumpy.validation import check_array, check_shape
 
 __all__ = ["col2im_by_index", "im2col_by_index", "im2col_indices"]
 

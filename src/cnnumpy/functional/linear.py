@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import check_grad
+from cnnumpy.functional import _engine
+from cnnumpy.validation import check_grad
 
 __all__ = ["flatten", "flatten_backward", "linear", "linear_backward"]
 
@@ -61,7 +61,7 @@ def linear(
     _check_linear(x, weight, bias)
     x2 = x.reshape(-1, weight.shape[1])  # (M, in): leading dimensions merged
     # BLAS reads the transpose in place: no copy.
-    y = _parallel.matmul(x2, weight.T).reshape(*x.shape[:-1], weight.shape[0])
+    y = _engine.matmul(x2, weight.T).reshape(*x.shape[:-1], weight.shape[0])
     if bias is not None:
         y += bias
     return y
@@ -86,14 +86,14 @@ def linear_backward(
     check_grad(dy, (*x.shape[:-1], weight.shape[0]))
     dy2 = dy.reshape(-1, weight.shape[0])  # (M, out)
     x2 = x.reshape(-1, weight.shape[1])  # (M, in)
-    dweight = _parallel.matmul(dy2.T, x2)
+    dweight = _engine.matmul(dy2.T, x2)
     dbias = dy2.sum(axis=0) if has_bias else None
     if not input_grad:
         dx = None
     elif x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
-        dx = _parallel.matmul(weight.T, dy2.T).T  # (W.T @ dy.T).T, column-major
+        dx = _engine.matmul(weight.T, dy2.T).T  # (W.T @ dy.T).T, column-major
     else:
-        dx = _parallel.matmul(dy2, weight).reshape(dy.shape[:-1] + weight.shape[1:])
+        dx = _engine.matmul(dy2, weight).reshape(dy.shape[:-1] + weight.shape[1:])
     return dx, dweight, dbias
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.functional._checks import check_array
+from cnnumpy.validation import check_array
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_forward"]
 

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import check_ctx, check_grad
+from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = [
     "BatchNormContext",

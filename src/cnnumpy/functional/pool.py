@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional import _parallel
-from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, pool_geometry
+from cnnumpy.functional import _engine
+from cnnumpy.functional.geometry import Geometry, pool_geometry
 from cnnumpy.functional.im2col import (
     chwn,
     crop,
@@ -23,6 +23,7 @@ from cnnumpy.functional.im2col import (
     padded_zeros,
     taps,
 )
+from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = [
     "PoolContext",
@@ -93,7 +94,7 @@ def max_pool2d_forward(
         for v in tap_grid[2:]:
             np.maximum(out, v[c0:c1], out=out)
 
-    _parallel.split(channels, y.shape[0], y[0].size * len(tap_grid))
+    _engine.split(channels, y.shape[0], y[0].size * len(tap_grid))
     return nchw(y), PoolContext(x.shape, geom, xp, y)
 
 
@@ -126,7 +127,7 @@ def max_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
             taken |= first
             dxp[c0:c1, sh, sw] += dyc[c0:c1] * first
 
-    _parallel.split(channels, C, y[0].size * 4 * geom.kernel[0] * geom.kernel[1])
+    _engine.split(channels, C, y[0].size * 4 * geom.kernel[0] * geom.kernel[1])
     if rare:
         _route_rare(dxp, dyc, ctx, nan, neg)
     return crop(dxp, ctx.input_shape, geom)
@@ -190,7 +191,7 @@ def avg_pool2d_forward(
         _sum_taps(rows, 2, kW, sW, out_w, out=y[c0:c1])  # (c, out_h, out_w, N)
         y[c0:c1] /= kH * kW
 
-    _parallel.split(channels, C, out_h * Wp * N * (kH + kW))
+    _engine.split(channels, C, out_h * Wp * N * (kH + kW))
     return nchw(y), PoolContext(x.shape, geom, None, None)
 
 
@@ -214,7 +215,7 @@ def avg_pool2d_backward(dy: np.ndarray, ctx: PoolContext) -> np.ndarray:
         rows = _spread(share, 2, kW, sW, shape[2])  # (c, out_h, Wp, N)
         _spread(rows, 1, kH, sH, shape[1], out=dxp[c0:c1])  # (c, Hp, Wp, N)
 
-    _parallel.split(channels, C, dxp[0].size * 3)
+    _engine.split(channels, C, dxp[0].size * 3)
     return crop(dxp, ctx.input_shape, geom)
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnumpy import nn
-from cnnumpy.nn._layer import check_impl, positive_int
+from cnnumpy.nn.impl import check_impl
 from cnnumpy.nn.init import resolve_rng
-from cnnumpy.nn.module import check_dtype
+from cnnumpy.validation import check_dtype, check_int
 
 __all__ = ["flat_features", "lenet5", "lenet5_modern"]
 
@@ -51,9 +51,9 @@ def _lenet(
     dtype: object,
     impl: str,
 ) -> nn.Sequential:
-    num_classes = positive_int(num_classes, "num_classes")
-    in_channels = positive_int(in_channels, "in_channels")
-    features = flat_features(positive_int(input_size, "input_size"))
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    features = flat_features(check_int(input_size, "input_size", minimum=1))
     check_impl(impl)
     dtype = check_dtype(dtype)
     rng = resolve_rng(rng)

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnnumpy import nn
 from cnnumpy.models.lenet import lenet5, lenet5_modern
+from cnnumpy.validation import check_choice
 
 __all__ = ["MODELS", "create_model"]
 
@@ -45,8 +46,7 @@ def create_model(name: str, **config: Any) -> nn.Sequential:
     >>> create_model("lenet5", num_classes=26, rng=np.random.default_rng(0)).fc3
     Linear(in_features=84, out_features=26, bias=True)
     """
-    if name not in MODELS:
-        raise ValueError(f"`model` must be one of {sorted(MODELS)}, got {name!r}")
+    check_choice(name, "model", tuple(MODELS))
     try:
         return MODELS[name](**config)
     except TypeError as err:

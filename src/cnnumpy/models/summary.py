@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnumpy import nn
-from cnnumpy.functional._checks import check_shape
+from cnnumpy.validation import check_shape
 
 __all__ = ["count_parameters", "summary"]
 

@@ -8,6 +8,7 @@ gradients into ``param.grad``.
 from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
+from cnnumpy.nn.impl import IMPLS
 from cnnumpy.nn.linear import Flatten, Linear
 from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
@@ -16,6 +17,7 @@ from cnnumpy.nn.parameter import Parameter
 from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
 
 __all__ = [
+    "IMPLS",
     "AvgPool2d",
     "BackwardBeforeForwardError",
     "BatchNorm2d",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_bool
 from cnnumpy.nn.module import Module, as_float_array
+from cnnumpy.validation import check_bool
 
 __all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 

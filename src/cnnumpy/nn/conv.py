@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_bool, check_groups, check_padding, pair
-from cnnumpy.nn._layer import check_impl, ops, positive_int
+from cnnumpy.functional.geometry import check_groups, check_padding
+from cnnumpy.nn.impl import check_impl, ops
 from cnnumpy.nn.init import default_uniform, resolve_rng
-from cnnumpy.nn.module import Module, as_float_array, check_dtype
+from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
+from cnnumpy.validation import check_bool, check_dtype, check_int, check_pair
 
 __all__ = ["Conv2d"]
 
@@ -61,12 +62,12 @@ class Conv2d(Module):
         impl: str = "im2col",
     ) -> None:
         super().__init__()
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
+        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
         self.groups = check_groups(in_channels, out_channels, groups)
-        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
-        self.stride = pair(stride, "stride", minimum=1)
-        self.dilation = pair(dilation, "dilation", minimum=1)
+        self.kernel_size = check_pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = check_pair(stride, "stride", minimum=1)
+        self.dilation = check_pair(dilation, "dilation", minimum=1)
         self.padding = check_padding(padding, self.stride)
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
@@ -85,12 +86,6 @@ class Conv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
-        # The column matrix, the largest array of a CNN, is not kept: the
-        # forward pass unfolds and multiplies it a cache-sized block at a time,
-        # and the backward pass unfolds the input again the same way. Measured
-        # on LeNet-5 (benchmarks/lenet.py): as fast in float32 and faster in
-        # float64 than writing the whole matrix out and reading it back.
-        reuse = {"keep_cols": False} if self.impl == "im2col" else {}
         y, self._ctx = ops(self.impl).conv2d_forward(
             x,
             self.weight.data,
@@ -99,7 +94,6 @@ class Conv2d(Module):
             self.padding,
             self.dilation,
             self.groups,
-            **reuse,
         )
         return y
 

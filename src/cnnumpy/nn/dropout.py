@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_grad
 from cnnumpy.nn.init import resolve_rng
 from cnnumpy.nn.module import Module, as_float_array
+from cnnumpy.validation import check_grad
 
 __all__ = ["Dropout"]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_bool, check_grad
-from cnnumpy.nn._layer import positive_int
 from cnnumpy.nn.init import default_uniform, resolve_rng
-from cnnumpy.nn.module import Module, as_float_array, check_dtype
+from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
+from cnnumpy.validation import check_bool, check_dtype, check_grad, check_int
 
 __all__ = ["Flatten", "Linear"]
 
@@ -39,8 +38,8 @@ class Linear(Module):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", minimum=1)
+        self.out_features = check_int(out_features, "out_features", minimum=1)
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         rng = resolve_rng(rng)

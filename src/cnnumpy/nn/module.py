@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnumpy.nn.parameter import Parameter
+from cnnumpy.validation import check_dtype
 
 __all__ = ["BackwardBeforeForwardError", "Module", "Sequential"]
 
@@ -24,20 +25,6 @@ class BackwardBeforeForwardError(RuntimeError, ValueError):
     A RuntimeError, as PyTorch raises for a missing graph, and a ValueError, as
     every other misuse of this library's API.
     """
-
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def check_dtype(dtype: object) -> np.dtype:
-    """Validate a module's compute dtype: float32 or float64."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"`dtype` must be float32 or float64, got {dtype!r}")
-    return dt
 
 
 def as_float_array(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import check_bool
-from cnnumpy.nn._layer import positive_int
-from cnnumpy.nn.module import Module, as_float_array, check_dtype
+from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
+from cnnumpy.validation import check_bool, check_dtype, check_int
 
 __all__ = ["BatchNorm2d"]
 
@@ -45,7 +44,7 @@ class BatchNorm2d(Module):
         dtype: object = np.float32,
     ) -> None:
         super().__init__()
-        self.num_features = positive_int(num_features, "num_features")
+        self.num_features = check_int(num_features, "num_features", minimum=1)
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
             raise ValueError(f"`eps` must be a float > 0, got {eps!r}")
         if momentum is not None and (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional as F
-from cnnumpy.functional._checks import pool_args
-from cnnumpy.nn._layer import check_impl, ops
+from cnnumpy.functional.geometry import pool_args
+from cnnumpy.nn.impl import check_impl, ops
 from cnnumpy.nn.module import Module, as_float_array
 
 __all__ = ["AvgPool2d", "MaxPool2d"]

@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cnnumpy.functional._checks import check_bool
 from cnnumpy.optim.optimizer import (
     Optimizer,
     check_nonnegative,
     check_real,
 )
+from cnnumpy.validation import check_bool
 
 
 class Adam(Optimizer):

@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, conv_geometry
+from cnnumpy.functional.geometry import Geometry, conv_geometry
+from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 

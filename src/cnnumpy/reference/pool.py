@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.functional._checks import Geometry, check_ctx, check_grad, pool_geometry
+from cnnumpy.functional.geometry import Geometry, pool_geometry
+from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = [
     "AvgPool2dContext",

@@ -2,7 +2,7 @@
 
 `train_run` takes a frozen `TrainConfig`, loads and splits the data set,
 normalizes it with statistics of the training part only, builds the model and
-optimizer, trains with `cnnumpy.train.fit`, and fills the run folder::
+optimizer, trains with `cnnumpy.training.fit`, and fills the run folder::
 
     best.npz       checkpoint of the epoch with the best validation accuracy
     last.npz       checkpoint after the latest epoch (or the batch Ctrl-C hit)
@@ -15,13 +15,10 @@ Nothing here prints: progress reaches the caller through callbacks.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,145 +26,23 @@ import numpy as np
 
 from cnnumpy import data as cdata
 from cnnumpy import optim
-from cnnumpy.checkpoint import (
-    CheckpointError,
-    atomic_write_bytes,
-    load_checkpoint,
-    save_checkpoint,
-)
-from cnnumpy.models import MODELS, create_model
-from cnnumpy.nn._layer import IMPLS as ENGINES
-from cnnumpy.nn.module import FLOAT_DTYPES
-from cnnumpy.train import (
+from cnnumpy.models import create_model
+from cnnumpy.training import artifacts
+from cnnumpy.training.callbacks import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
-    Evaluation,
     FitState,
-    evaluate,
-    fit,
 )
-from cnnumpy.trained import (
-    build_model,
-    restore_rngs,
-    training_checkpoint,
-)
+from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
+from cnnumpy.training.config import TrainConfig, resumed_config
+from cnnumpy.training.loop import Evaluation, evaluate, fit
+from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
+from cnnumpy.validation import check_int, check_real
 
-__all__ = [
-    "OPTIMIZERS",
-    "RunResult",
-    "TrainConfig",
-    "resume_config",
-    "split_validation",
-    "train_run",
-]
+__all__ = ["RunResult", "split_validation", "train_run"]
 
 log = logging.getLogger(__name__)
-
-OPTIMIZERS = ("adam", "sgd")
-DTYPES = tuple(dt.name for dt in FLOAT_DTYPES)  # ('float32', 'float64')
-IMPLS = tuple(ENGINES)  # ('im2col', 'naive')
-# Settings a resumed run may change: where files go and how it runs, not what
-# it computes. Everything else comes from the checkpoint.
-RESUMABLE = frozenset({"epochs", "out", "data_dir", "cache_dir", "plots", "download"})
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of a training run; the defaults are ``cnnumpy train``'s.
-
-    15 epochs rather than 5: LeNet-5 with Adam 1e-3 and batch 100 reaches
-    92.4-93.4% on the MNIST sample's test digits after 5 epochs and 96.0-96.9%
-    after 15 (seeds 0-3), in about 15 s on two cores.
-
-    ``epochs`` counts all epochs of the run: resuming a checkpoint taken after
-    epoch 1 with ``epochs=2`` trains one more. ``out=None`` picks a fresh
-    folder ``runs/<time>-<model>-<dataset>``; with ``resume`` the
-    checkpoint's folder.
-    """
-
-    model: str = "lenet5"
-    dataset: str = "mnist-sample"
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    download: bool = True
-    epochs: int = 15
-    batch_size: int = 100
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    lr_step: int | None = None
-    lr_gamma: float = 0.1
-    seed: int = 0
-    val_fraction: float = 0.1
-    patience: int | None = None
-    dtype: str = "float32"
-    impl: str = "im2col"
-    out: str | None = None
-    resume: str | None = None
-    plots: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, int)
-            or self.seed < 0
-        ):
-            raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}")
-        if self.lr_step is not None and (
-            isinstance(self.lr_step, bool)
-            or not isinstance(self.lr_step, int)
-            or self.lr_step < 1
-        ):
-            raise ValueError(
-                f"`lr_step` must be a positive integer or None, got {self.lr_step!r}"
-            )
-        if not isinstance(self.lr_gamma, (int, float)) or not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"`lr_gamma` must be in (0, 1], got {self.lr_gamma!r}")
-        if self.patience is not None and (
-            not isinstance(self.patience, int) or self.patience < 1
-        ):
-            raise ValueError(
-                f"`patience` must be a positive integer, got {self.patience!r}"
-            )
-        if not isinstance(self.lr, (int, float)) or not 0 < self.lr < float("inf"):
-            raise ValueError(f"`lr` must be a positive number, got {self.lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
-            raise ValueError(f"`momentum` must be in [0, 1), got {self.momentum!r}")
-        if not isinstance(self.val_fraction, (int, float)) or not (
-            0 <= self.val_fraction < 1
-        ):
-            raise ValueError(
-                f"`val_fraction` must be in [0, 1), got {self.val_fraction!r}"
-            )
-        for name, allowed in (
-            ("model", tuple(MODELS)),
-            ("dataset", cdata.DATASETS),
-            ("optimizer", OPTIMIZERS),
-            ("dtype", DTYPES),
-            ("impl", IMPLS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"`{name}` must be one of {', '.join(allowed)}, got "
-                    f"{getattr(self, name)!r}"
-                )
-
-    def saved(self) -> dict[str, Any]:
-        """The settings a checkpoint keeps (not where files go).
-
-        ``data_dir`` is kept as an absolute path, so ``--resume`` finds the
-        same data from any working folder.
-        """
-        skip = {"out", "resume", "cache_dir", "download", "plots"}
-        saved = {k: v for k, v in asdict(self).items() if k not in skip}
-        if self.data_dir is not None:
-            saved["data_dir"] = str(Path(self.data_dir).resolve())
-        return saved
 
 
 @dataclass
@@ -195,14 +70,8 @@ def split_validation(
         raise TypeError(
             f"`dataset` must be a cnnumpy.data.Dataset, got {type(dataset).__name__}"
         )
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not (0 <= fraction < 1)
-    ):
-        raise ValueError(f"`val_fraction` must be in [0, 1), got {fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0, got {seed!r}")
+    check_real(fraction, "val_fraction", minimum=0, below=1)
+    check_int(seed, "seed", minimum=0)
     n_val = round(fraction * len(dataset))
     if n_val == 0:
         return dataset, None
@@ -226,60 +95,6 @@ def _fresh_out(config: TrainConfig) -> Path:
         n += 1
         out = base.with_name(f"{base.name}-{n}")
     return out
-
-
-def _saved_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the run settings stored in a checkpoint, the whole checkpoint tree)."""
-    tree = load_checkpoint(path)
-    saved = tree.get("config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"checkpoint {str(path)!r} has no run config")
-    unknown = set(saved) - {f.name for f in fields(TrainConfig)}
-    if unknown:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} has unknown settings {sorted(unknown)}"
-        )
-    return saved, tree
-
-
-def resume_config(path: str | Path, **changes: Any) -> TrainConfig:
-    """The settings of the run that wrote checkpoint ``path``, to continue it.
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``last.npz`` (or ``best.npz``) written by `train_run`.
-    **changes
-        Settings to change: ``epochs`` (the new total), ``out``, ``data_dir``,
-        ``cache_dir``, ``download``, ``plots``. Others may be given only with
-        the value the checkpoint has.
-    """
-    known = {f.name for f in fields(TrainConfig)} - {"resume"}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise TypeError(
-            f"resume_config() got unknown settings {unknown}; known: {sorted(known)}"
-        )
-    saved, _ = _saved_config(Path(path))
-    return replace(TrainConfig(**saved), **changes, resume=str(path))
-
-
-def _resumed_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
-    """``config`` checked against its checkpoint, and the checkpoint tree."""
-    path = Path(config.resume)  # type: ignore[arg-type]
-    saved, tree = _saved_config(path)
-    for name, value in saved.items():
-        if name not in RESUMABLE and getattr(config, name) != value:
-            raise ValueError(
-                f"`{name}` (={getattr(config, name)!r}) differs from the "
-                f"checkpoint's {value!r}: a resumed run keeps its settings "
-                f"(only {', '.join(sorted(RESUMABLE))} may change)"
-            )
-    if config.data_dir is None and saved.get("data_dir") is not None:
-        config = replace(config, data_dir=saved["data_dir"])
-    if config.out is None:
-        config = replace(config, out=str(path.parent))
-    return config, tree
 
 
 def _make_scheduler(
@@ -490,7 +305,7 @@ def train_run(
         raise TypeError(f"`config` must be a TrainConfig, got {type(config).__name__}")
     tree = None
     if config.resume is not None:
-        config, tree = _resumed_config(config)
+        config, tree = resumed_config(config)
     out = _out_folder(config, resuming=tree is not None)
     data = _prepare_data(config, progress)
     run = (
@@ -533,90 +348,13 @@ def train_run(
         return result
 
     result.test = evaluate(run.model, data.test)
-    result.metrics = _metrics(config, state, result.test, data.info, monitor)
-    atomic_write_bytes(
-        out / "metrics.json", json.dumps(result.metrics, indent=2).encode("utf-8")
+    result.metrics = artifacts.metrics(
+        config.saved(), state, result.test, data.info, monitor
     )
-    atomic_write_bytes(out / "history.csv", _history_csv(state.history))
-    result.files += [
-        out / n for n in ("best.npz", "last.npz", "metrics.json", "history.csv")
-    ]
+    result.files += [out / "best.npz", out / "last.npz"]
+    result.files += artifacts.write_metrics(out, result.metrics, state)
     if config.plots:
-        result.files += _plots(out, state, result.test, data.test_raw, run.model)
-    return result
-
-
-def _metrics(
-    config: TrainConfig,
-    state: FitState,
-    test: Evaluation,
-    data_info: dict[str, Any],
-    monitor: str,
-) -> dict[str, Any]:
-    seconds = sum(h["seconds"] for h in state.history)
-    images = sum(h["images_per_second"] * h["seconds"] for h in state.history)
-    values = [h[monitor] for h in state.history]
-    best = int(np.argmax(values) if "accuracy" in monitor else np.argmin(values))
-    return {
-        "test_accuracy": test.accuracy,
-        "test_loss": test.loss,
-        "epochs": state.epoch,
-        "best_epoch": best + 1,
-        "train_seconds": seconds,
-        "images_per_second": images / max(seconds, 1e-9),
-        "per_class_accuracy": test.to_dict()["per_class_accuracy"],
-        "confusion_matrix": test.to_dict()["confusion_matrix"],
-        "data": data_info,
-        "config": config.saved(),
-        "history": state.history,
-    }
-
-
-def _history_csv(history: list[dict[str, Any]]) -> bytes:
-    text = io.StringIO()
-    columns = list(history[0]) if history else ["epoch"]
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return text.getvalue().encode("utf-8")
-
-
-def _plots(
-    out: Path, state: FitState, test: Evaluation, test_raw: cdata.Dataset, model: Any
-) -> list[Path]:
-    """Draw the run's pictures; without matplotlib, log why and draw none."""
-    from cnnumpy import training_plots as plots
-
-    try:
-        plots.plot_history(out / "history.png", state.history)
-    except ImportError as err:
-        log.warning("no plots: %s", err)
-        return []
-    names = list(test_raw.class_names)
-    plots.plot_confusion_matrix(
-        out / "confusion_matrix.png", test.confusion_matrix, names
-    )
-    wrong = np.flatnonzero(test.predictions != test_raw.labels)
-    # Most confident mistakes first: the grid shows the ones most worth a look.
-    confidence = test.probabilities[wrong, test.predictions[wrong]]
-    wrong = wrong[np.argsort(-confidence, kind="stable")]
-    plots.plot_misclassified(
-        out / "misclassified.png",
-        test_raw.images[wrong],
-        test_raw.labels[wrong],
-        test.predictions[wrong],
-        names,
-    )
-    first_conv = next(
-        m for m in model if hasattr(m, "weight") and m.weight.data.ndim == 4
-    )
-    plots.plot_filters(out / "filters.png", first_conv.weight.data)
-    return [
-        out / n
-        for n in (
-            "history.png",
-            "confusion_matrix.png",
-            "misclassified.png",
-            "filters.png",
+        result.files += artifacts.write_plots(
+            out, state, result.test, data.test_raw, run.model
         )
-    ]
+    return result

@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from cnnumpy import nn
-from cnnumpy.checkpoint import CheckpointError, load_checkpoint
 from cnnumpy.data import Dataset
 from cnnumpy.data.dataset import normalize
 from cnnumpy.models import create_model
-from cnnumpy.nn._layer import positive_int
 from cnnumpy.optim import Optimizer
-from cnnumpy.train import Evaluation, FitState, evaluate, predict_proba
+from cnnumpy.training.callbacks import FitState
+from cnnumpy.training.checkpoint import CheckpointError, load_checkpoint
+from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
+from cnnumpy.validation import check_int
 
 __all__ = ["TrainedModel", "load_trained", "restore_rngs", "rng_states"]
 
@@ -167,7 +168,7 @@ class TrainedModel:
         self, images: np.ndarray, k: int = 3
     ) -> list[list[tuple[str, float]]]:
         """The ``k`` most likely (class name, probability) of each uint8 image."""
-        k = positive_int(k, "k")
+        k = check_int(k, "k", minimum=1)
         probs = self.predict_proba(images)
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [

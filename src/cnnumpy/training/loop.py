@@ -27,10 +27,10 @@ import numpy as np
 
 from cnnumpy import functional as F
 from cnnumpy import nn
-from cnnumpy.callbacks import BestCheckpoint, Callback, EarlyStopping, FitState
 from cnnumpy.data import DataLoader, Dataset
-from cnnumpy.nn._layer import positive_int
 from cnnumpy.optim import Optimizer
+from cnnumpy.training.callbacks import BestCheckpoint, Callback, EarlyStopping, FitState
+from cnnumpy.validation import check_int
 
 __all__ = [
     "BestCheckpoint",
@@ -117,7 +117,7 @@ def fit(
     train = _check_dataset(train, "train")
     if val is not None:
         val = _check_dataset(val, "val")
-    epochs = positive_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs", minimum=1)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed)
     callbacks = list(callbacks)
     state = FitState() if state is None else state
@@ -324,7 +324,7 @@ def predict_proba(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnumpy.nn._layer import positive_int
+from cnnumpy.validation import check_int
 
 __all__ = ["BestCheckpoint", "Callback", "EarlyStopping", "FitState"]
 
@@ -176,7 +176,7 @@ class EarlyStopping(_Monitor):
         mode: str = "auto",
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        self.patience = positive_int(patience, "patience")
+        self.patience = check_int(patience, "patience", minimum=1)
 
     def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
         if not self._improved(logs) and self.wait >= self.patience:

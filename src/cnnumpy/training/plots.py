@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.plots import MAX_LABELS, _matplotlib
+from cnnumpy.extras import MAX_LABELS, matplotlib_classes
 
 __all__ = [
     "plot_confusion_matrix",
@@ -163,7 +163,7 @@ def _image_path(path: object, canvas_class: type) -> Path:
 
 def _figure(path: object, figsize: tuple[float, float]):
     """A constrained-layout figure on an Agg canvas, and ``path`` checked."""
-    Figure, FigureCanvasAgg, _ = _matplotlib()
+    Figure, FigureCanvasAgg, _ = matplotlib_classes()
     path = _image_path(path, FigureCanvasAgg)
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)

@@ -13,27 +13,13 @@ import numpy as np
 
 from cnnumpy import functional
 from cnnumpy.explain.conv import conv_setup
+from cnnumpy.extras import MAX_LABELS, matplotlib_classes
 from cnnumpy.functional.im2col_indices import im2col_indices
 
 __all__ = ["plot_im2col"]
 
-# Cells of a grid get their number written in only up to this many cells.
-MAX_LABELS = 400
 # At most this many input channels are drawn.
 MAX_CHANNELS = 4
-
-
-def _matplotlib():
-    """The matplotlib classes used here, or an ImportError that says what to install."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Rectangle
-    except ImportError as err:
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'cnnumpy[plot]'"
-        ) from err
-    return Figure, FigureCanvasAgg, Rectangle
 
 
 def _grid(ax, values: np.ndarray, title: str) -> None:
@@ -75,7 +61,7 @@ def plot_im2col(
     TypeError, ValueError
         On bad shapes or window arguments, as :func:`~cnnumpy.explain.explain_im2col`.
     """
-    Figure, FigureCanvasAgg, Rectangle = _matplotlib()
+    Figure, FigureCanvasAgg, Rectangle = matplotlib_classes()
     xs, ws, geom = conv_setup(input_shape, kernel_shape, stride, padding, dilation)
     (N, C, H, W), (_, _, kH, kW) = xs, ws
     (out_h, out_w), (ph, pw) = geom.out, geom.padding

@@ -1,7 +1,9 @@
-"""Argument checks and size arithmetic shared by the fast and the reference ops.
+"""Window geometry of convolution and pooling: sizes, padding, output length.
 
-Every public op validates through these helpers, so one rule has one message:
-the argument's name, what was expected and what was got.
+The fast ops, the reference ops and the explanations all size their windows
+here, so they agree on every shape. The output length per axis is::
+
+    out = floor((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1
 """
 
 from __future__ import annotations
@@ -10,88 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-Pair = tuple[int, int]
+from cnnumpy.validation import Pair, check_array, check_pair
 
-
-def pair(value: object, name: str, *, minimum: int) -> Pair:
-    """Normalise an int or an (h, w) pair of ints, each ``>= minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        out = (int(value), int(value))
-    elif (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-        )
-    ):
-        out = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
-    if min(out) < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
-    return out
-
-
-def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
-    """Check that ``x`` is a float ndarray with ``ndim`` axes (``what`` names them)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(
-            f"`{name}` must be {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)"
-        )
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
-    return x
-
-
-def check_shape(
-    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
-) -> tuple[int, int, int, int]:
-    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
-    if (
-        not isinstance(shape, (tuple, list))
-        or len(shape) != 4
-        or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-            for v in shape
-        )
-    ):
-        raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
-    a, b, c, d = (int(v) for v in shape)
-    return a, b, c, d
-
-
-def check_bool(value: object, name: str) -> bool:
-    """``value`` as a bool (NumPy's bool too, as state dicts may hold it)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"`{name}` must be a bool, got {type(value).__name__} {value!r}"
-        )
-    return bool(value)
-
-
-def check_ctx(ctx: object, cls: type, producer: str) -> None:
-    """Check that ``ctx`` is the context object a forward function returned."""
-    if not isinstance(ctx, cls):
-        raise TypeError(
-            f"`ctx` must be the {cls.__name__} returned by {producer}, "
-            f"got {type(ctx).__name__}"
-        )
-
-
-def check_grad(
-    dy: object, expected_shape: tuple[int, ...], name: str = "dy"
-) -> np.ndarray:
-    """Check an upstream gradient against the shape of the output it belongs to."""
-    if not isinstance(dy, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
-    if dy.shape != tuple(expected_shape):
-        raise ValueError(
-            f"`{name}` must have the output's shape {tuple(expected_shape)}, "
-            f"got {dy.shape}"
-        )
-    return dy
+__all__ = ["Geometry", "conv_geometry", "pool_geometry", "window_geometry"]
 
 
 class Geometry(NamedTuple):
@@ -109,7 +32,7 @@ class Geometry(NamedTuple):
 def check_padding(padding: object, stride: Pair) -> Pair | str:
     """Validate a convolution padding: a non-negative int or pair, 'valid' or 'same'."""
     if not isinstance(padding, str):
-        return pair(padding, "padding", minimum=0)
+        return check_pair(padding, "padding", minimum=0)
     if padding not in ("valid", "same"):
         raise ValueError(
             f"`padding` must be an int, a pair, 'valid' or 'same', got {padding!r}"
@@ -158,9 +81,9 @@ def pool_args(
     PyTorch caps the padding at half the kernel, so every window holds at least
     one real pixel.
     """
-    kernel = pair(kernel_size, "kernel_size", minimum=1)
-    stride_ = kernel if stride is None else pair(stride, "stride", minimum=1)
-    padding_ = pair(padding, "padding", minimum=0)
+    kernel = check_pair(kernel_size, "kernel_size", minimum=1)
+    stride_ = kernel if stride is None else check_pair(stride, "stride", minimum=1)
+    padding_ = check_pair(padding, "padding", minimum=0)
     for k, p in zip(kernel, padding_):
         if p > k // 2:
             raise ValueError(
@@ -186,9 +109,9 @@ def window_geometry(
     needs an odd total padding, the extra row or column goes at the bottom/right,
     as PyTorch does; ``Geometry.extra`` records it.
     """
-    kernel = pair(kernel_size, kernel_name, minimum=1)
-    stride_ = pair(stride, "stride", minimum=1)
-    dilation_ = pair(dilation, "dilation", minimum=1)
+    kernel = check_pair(kernel_size, kernel_name, minimum=1)
+    stride_ = check_pair(stride, "stride", minimum=1)
+    dilation_ = check_pair(dilation, "dilation", minimum=1)
     padding_, extra = resolve_padding(padding, stride_, kernel, dilation_)
     for axis, size, k, p, e, d in zip("hw", in_hw, kernel, padding_, extra, dilation_):
         extent = d * (k - 1) + 1

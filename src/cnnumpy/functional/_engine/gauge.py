@@ -1,0 +1,74 @@
+"""The gauge: whether handing parts to worker threads has paid off lately.
+
+The machine may be shared. When another process holds a core, a worker starts
+late, the caller waits for it, and the parts would have been done sooner one
+after the other in the caller. So every hand-off reports its wall time and
+the CPU time its parts took (per-thread CPU clocks); while handing off does
+not pay, the parts run in the caller, and the workers are tried again after a
+pause. The parts are the same either way, and so are the results, bit for bit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["GAUGED", "Gauge"]
+
+# The gauge (see _Gauge) judges hand-offs WINDOW at a time (a LeNet-5
+# training step makes about 16). A window pays if its wall time is below PAYS
+# times its parts' CPU time. Two parts that overlap fully take half their CPU
+# time. Run in turn they would take their CPU time less what two busy threads
+# slow each other down: nothing for LeNet's thin products (two threads: 1.95x
+# the throughput of one), a third for compute-bound ones (two processes of
+# 256x256 float32 products: 1.33x). So the break-even lies between 0.67x and
+# 1x the CPU time; PAYS sits between, nearer the compute-bound end. After a
+# window that does not pay, the next HOLD hand-offs run in the caller; HOLD
+# doubles with each such window in a row, up to MAX_HOLD (a few seconds of
+# training), and starts again at HOLD after a window that pays.
+WINDOW = 32
+PAYS = 0.75
+HOLD = 256
+MAX_HOLD = 4096
+# The gauge needs a per-thread CPU clock finer than a part. Windows counts a
+# thread's CPU time in scheduler ticks (about 15 ms), so there it stays off
+# and parts are always handed off.
+GAUGED = sys.platform != "win32"
+
+
+class Gauge:
+    """Whether handing parts to the workers has paid off lately.
+
+    Each hand-off reports its wall time (from handing out the parts to having
+    every result) and the CPU time its parts took, in all threads. On free
+    cores the parts overlap and the wall time is well below the CPU time; when
+    another process holds a core, a worker runs late and the wall time grows
+    past it. See WINDOW, PAYS, HOLD and MAX_HOLD.
+    """
+
+    def __init__(self) -> None:
+        self.runs = 0  # hand-offs in the current window
+        self.wall = 0.0
+        self.cpu = 0.0
+        self.hold = 0  # hand-offs still to run in the caller
+        self.next_hold = HOLD
+
+    def hand_off(self) -> bool:
+        """Whether the next run should hand parts out (False: run them here)."""
+        if self.hold:
+            self.hold -= 1
+            return False
+        return True
+
+    def record(self, wall: float, cpu: float) -> None:
+        """Add a hand-off's wall and CPU seconds; judge the window when full."""
+        self.runs += 1
+        self.wall += wall
+        self.cpu += cpu
+        if self.runs < WINDOW:
+            return
+        if self.wall > PAYS * self.cpu:
+            self.hold = self.next_hold
+            self.next_hold = min(2 * self.next_hold, MAX_HOLD)
+        else:
+            self.next_hold = HOLD
+        self.runs, self.wall, self.cpu = 0, 0.0, 0.0

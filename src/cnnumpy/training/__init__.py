@@ -1,0 +1,46 @@
+"""The training workflow: loops, callbacks, checkpoints, the run of `cnnumpy train`.
+
+- `fit`, `evaluate`, `predict_proba` (``loop``): the loops, reporting through
+  callbacks (``callbacks``: `Callback`, `FitState`, `EarlyStopping`,
+  `BestCheckpoint`).
+- `save_checkpoint`, `load_checkpoint` (``checkpoint``): arrays in an
+  ``.npz``, the rest as JSON inside it, written atomically;
+  `load_trained` (``trained``) gives back a model ready to predict.
+- `TrainConfig` (``config``), `train_run` (``run``) and the files a run
+  leaves (``artifacts``): ``cnnumpy train`` as a function.
+- ``plots``: the pictures of a run (matplotlib, imported when drawing).
+
+Nothing here parses arguments or prints: the command line does.
+"""
+
+from cnnumpy.training.callbacks import BestCheckpoint, Callback, EarlyStopping, FitState
+from cnnumpy.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from cnnumpy.training.config import TrainConfig, resume_config
+from cnnumpy.training.loop import Evaluation, evaluate, fit, predict_proba
+from cnnumpy.training.run import RunResult, split_validation, train_run
+from cnnumpy.training.trained import TrainedModel, load_trained
+
+__all__ = [
+    "BestCheckpoint",
+    "Callback",
+    "CheckpointError",
+    "EarlyStopping",
+    "Evaluation",
+    "FitState",
+    "RunResult",
+    "TrainConfig",
+    "TrainedModel",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "load_trained",
+    "predict_proba",
+    "resume_config",
+    "save_checkpoint",
+    "split_validation",
+    "train_run",
+]

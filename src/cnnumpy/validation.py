@@ -1,0 +1,245 @@
+"""Argument checks: one module, one rule, one message format.
+
+Every public entry point of cnnumpy validates its arguments through these
+functions, so that one rule has one message: the argument's name, what was
+expected and what was got, as in `` `stride` must be >= 1, got 0 ``.
+
+The rule for the exception:
+
+- ``TypeError`` when the value has the wrong type: a str where a number is
+  expected, a float where an int is expected. Booleans are never numbers:
+  ``True`` is refused wherever an int or a real number is expected, although
+  Python's ``bool`` is a subclass of ``int``.
+- ``ValueError`` when the type is right and the value is not: out of range,
+  not one of the choices, a wrong shape.
+
+Each ``check_*`` returns the value in its canonical form (a Python ``int`` for
+a NumPy integer, a tuple for a pair), so callers store what it returns.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "Pair",
+    "check_array",
+    "check_bool",
+    "check_choice",
+    "check_ctx",
+    "check_dtype",
+    "check_grad",
+    "check_int",
+    "check_pair",
+    "check_real",
+    "check_shape",
+]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+Pair = tuple[int, int]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(
+    value: object,
+    name: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (either bound optional).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an int (NumPy integers count; bools do not).
+    ValueError
+        If it lies outside the bounds.
+    """
+    if not _is_int(value):
+        raise TypeError(f"`{name}` must be an int, got {_got(value)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {value}")
+    return int(value)
+
+
+def check_real(
+    value: object,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+) -> float:
+    """``value`` as a finite float within the bounds given.
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above``/``below`` exclusive.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (ints and NumPy floats count; bools
+        do not).
+    ValueError
+        If it is NaN or infinite, or lies outside the bounds.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {_got(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+    low = minimum if above is None else above
+    high = maximum if below is None else below
+    if (
+        (minimum is not None and v < minimum)
+        or (above is not None and v <= above)
+        or (maximum is not None and v > maximum)
+        or (below is not None and v >= below)
+    ):
+        if low is not None and high is not None:
+            left, right = "[" if above is None else "(", "]" if below is None else ")"
+            expected = f"in {left}{low:g}, {high:g}{right}"
+        elif low is not None:
+            expected = f"{'>=' if above is None else '>'} {low:g}"
+        else:
+            expected = f"{'<=' if below is None else '<'} {high:g}"
+        raise ValueError(f"`{name}` must be {expected}, got {value!r}")
+    return v
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``value`` as a bool (NumPy's bool too, as state dicts may hold it)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool, got {_got(value)}")
+    return bool(value)
+
+
+def check_choice(value: object, name: str, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (compared with ``==``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` has none of the choices' types.
+    ValueError
+        If it has the right type but is not one of them.
+    """
+    options = tuple(choices)
+    if not any(type(value) is type(c) for c in options):
+        raise TypeError(
+            f"`{name}` must be one of {_options(options)}, got {_got(value)}"
+        )
+    if value not in options:
+        raise ValueError(f"`{name}` must be one of {_options(options)}, got {value!r}")
+    return value
+
+
+def check_dtype(dtype: object, name: str = "dtype") -> np.dtype:
+    """A compute dtype: float32 or float64, given as a dtype, a type or its name.
+
+    Only the two names and the NumPy types themselves are accepted: NumPy would
+    read ``'float'``, ``float`` or ``'d'`` as float64, a silent upcast.
+    """
+    if isinstance(dtype, np.dtype):
+        dt: np.dtype | None = dtype
+    elif isinstance(dtype, type) and dtype in (np.float32, np.float64):
+        dt = np.dtype(dtype)
+    elif isinstance(dtype, str) and dtype in ("float32", "float64"):
+        dt = np.dtype(dtype)
+    else:
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:  # np.dtype(...) == None holds
+        raise TypeError(f"`{name}` must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def _got(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _options(options: tuple) -> str:
+    return ", ".join(repr(o) for o in options)
+
+
+def check_pair(value: object, name: str, *, minimum: int) -> Pair:
+    """Normalise an int or an (h, w) pair of ints, each ``>= minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+        )
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
+    if min(out) < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+    return out
+
+
+def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
+    """Check that ``x`` is a float ndarray with ``ndim`` axes (``what`` names them)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(
+            f"`{name}` must be {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def check_shape(
+    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
+) -> tuple[int, int, int, int]:
+    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 4
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+            for v in shape
+        )
+    ):
+        raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
+    a, b, c, d = (int(v) for v in shape)
+    return a, b, c, d
+
+
+def check_ctx(ctx: object, cls: type, producer: str) -> None:
+    """Check that ``ctx`` is the context object a forward function returned."""
+    if not isinstance(ctx, cls):
+        raise TypeError(
+            f"`ctx` must be the {cls.__name__} returned by {producer}, "
+            f"got {type(ctx).__name__}"
+        )
+
+
+def check_grad(
+    dy: object, expected_shape: tuple[int, ...], name: str = "dy"
+) -> np.ndarray:
+    """Check an upstream gradient against the shape of the output it belongs to."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    if dy.shape != tuple(expected_shape):
+        raise ValueError(
+            f"`{name}` must have the output's shape {tuple(expected_shape)}, "
+            f"got {dy.shape}"
+        )
+    return dy
