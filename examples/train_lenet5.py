@@ -1,10 +1,12 @@
 """The training loop that ``cnnumpy train`` runs for you, written out (NumPy only).
 
-Reads the MNIST test set shipped beside the checkout (``../shared/data/mnist-t10k``,
-10,000 digits), trains LeNet-5 on the first 8,000 and reports accuracy on the last
-2,000 (``--limit N`` uses the first N digits, split the same way). Every step of
-`cnnumpy.train.fit` is here in plain sight: shuffle, forward, loss, backward,
-optimizer step; the command line adds validation, checkpoints and plots.
+Trains LeNet-5 on the default data set, the MNIST sample (4,000 training and
+1,000 test digits), and reports accuracy on its test digits after every epoch.
+``--limit N`` trains on N of the training digits, drawn at random; ``--data
+DIR`` reads any folder with MNIST's four IDX files instead. Every step of
+`cnnumpy.training.fit` is here in plain sight: shuffle, forward, loss,
+backward, optimizer step; the command line adds validation, checkpoints and
+plots.
 
     python examples/train_lenet5.py [--epochs 2] [--data DIR] [--limit N]
 """
@@ -14,43 +16,41 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from cnnumpy import nn, optim
-from cnnumpy.data import read_idx
+from cnnumpy.data import load_dataset, normalization_stats
 from cnnumpy.models import lenet5
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument(
-        "--limit", type=int, default=10_000, help="use the first N digits (80%% train)"
-    )
+    parser.add_argument("--data", metavar="DIR", help="a folder of IDX files")
+    parser.add_argument("--limit", type=int, help="train on N random digits")
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
-    if not 10 <= args.limit <= 10_000:
-        parser.error(f"--limit must be in [10, 10000], got {args.limit}")
-    images = args.data / "t10k-images-idx3-ubyte.gz"
-    labels = args.data / "t10k-labels-idx1-ubyte.gz"
-    if not images.is_file() or not labels.is_file():
-        parser.error(f"--data {args.data} must hold {images.name} and {labels.name}")
-
-    x = read_idx(images)[: args.limit, None].astype(np.float32) / 255  # (N, 1, 28, 28)
-    y = read_idx(labels)[: args.limit].astype(np.int64)
-    n_train = len(x) * 4 // 5
-    mean, std = x[:n_train].mean(), x[:n_train].std()  # the training part's statistics
-    x = (x - mean) / std
-    x_train, y_train = x[:n_train], y[:n_train]
-    x_test, y_test = x[n_train:], y[n_train:]
-
+    if args.limit is not None and args.limit < 10:
+        parser.error(f"--limit must be >= 10, got {args.limit}")
+    try:
+        if args.data is None:
+            train_set, test_set = load_dataset("mnist-sample")
+        else:
+            train_set, test_set = load_dataset("mnist", data_dir=args.data)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
     rng = np.random.default_rng(0)
+    if args.limit is not None:  # a random N: the sample is sorted by class
+        train_set = train_set.subset(
+            np.sort(rng.permutation(len(train_set))[: args.limit])
+        )
+    mean, std = normalization_stats(train_set)  # the training part's statistics
+    x_train = train_set.normalized(mean, std).images  # (N, 1, 28, 28) float32
+    x_test = test_set.normalized(mean, std).images
+    y_train, y_test = train_set.labels, test_set.labels
+
     model = lenet5(rng=rng)
     model.input_grad = False  # the input is data: no gradient needed for it
     criterion = nn.CrossEntropyLoss()

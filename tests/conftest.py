@@ -28,8 +28,8 @@ TOLERANCE = {
 }
 TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
-# shared/ is a sibling of the repository: <root>/main/tests/conftest.py -> <root>/shared
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
+# The first 1,000 digits of MNIST's own test set, real and never in the sample.
+MNIST_DIR = Path(__file__).resolve().parent / "data" / "mnist-t10k-1k"
 
 
 def to_numpy(a: object) -> np.ndarray:
@@ -65,12 +65,8 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     """The first 16 MNIST test digits as uint8 (16, 1, 28, 28) and their int64 labels."""
-    images = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    labels = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
-    if not (images.is_file() and labels.is_file()):
-        pytest.skip(f"MNIST test set not found in {MNIST_DIR}")
-    x = read_idx(images)[:16]
-    y = read_idx(labels)[:16]
+    x = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:16]
+    y = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:16]
     assert x.shape == (16, 28, 28) and y.shape == (16,)
     return x[:, None], y.astype(np.int64)
 

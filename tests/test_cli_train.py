@@ -252,7 +252,7 @@ def test_threads_flag_sets_the_engine_threads_and_changes_no_result(
 
 def test_evaluate_on_the_real_mnist_test_set(trained, tmp_path):
     out = ok(cnnumpy(["evaluate", trained / "last.npz", "--data", MNIST_DIR], tmp_path))
-    assert "(10,000 images)" in out
+    assert "(1,000 images)" in out
 
 
 def test_predict_png_and_idx(data_dir, trained, tmp_path):

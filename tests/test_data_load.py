@@ -328,7 +328,7 @@ def test_load_test_set_needs_only_the_test_files(tmp_path):
     from conftest import MNIST_DIR
 
     test = load_test_set("mnist", data_dir=MNIST_DIR)
-    assert test.images.shape == (10_000, 1, 28, 28) and test.name == "mnist"
+    assert test.images.shape == (1_000, 1, 28, 28) and test.name == "mnist"
     assert test.class_names == tuple("0123456789")
     with pytest.raises(DatasetNotFoundError, match=r"expected exactly one test images"):
         load_test_set("mnist", data_dir=tmp_path)

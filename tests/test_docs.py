@@ -1,5 +1,6 @@
 """docs/tutorial.md runs as written: its Python blocks, in order, in one namespace."""
 
+import os
 import re
 import subprocess
 import sys
@@ -11,11 +12,10 @@ from cnnumpy.data import DatasetNotFoundError, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-# The tutorial's last section reads MNIST's own test set from
-# ../shared/data/mnist-t10k, relative to the repo root; the rest needs only the
-# MNIST sample.
-MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist-t10k"
-MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+# The tutorial's last section reads MNIST's own test set from the folder in
+# MNIST_TEST_DIR (else the cache, else a download); the tests give it the
+# 1,000 real test digits under tests/data.
+MNIST_DIR = ROOT / "tests" / "data" / "mnist-t10k-1k"
 
 
 def python_blocks(text: str) -> list[str]:
@@ -45,11 +45,12 @@ def test_tutorial_has_its_code_and_formulas():
         assert formula in text, f"tutorial no longer explains {formula!r}"
 
 
-def test_only_the_last_section_reads_mnist_t10k():
-    # So that without ../shared/data the other sections still run on their own.
+def test_only_the_last_section_reads_mnist_s_test_set():
+    # So that the other sections run on the MNIST sample alone.
     *body, last = sections()
-    assert "mnist-t10k" in "".join(python_blocks(last))
-    assert "mnist-t10k" not in "".join(python_blocks("".join(body)))
+    assert "MNIST_TEST_DIR" in "".join(python_blocks(last))
+    assert 'load_test_set("mnist"' in "".join(python_blocks(last))
+    assert '"mnist"' not in "".join(python_blocks("".join(body)))
 
 
 def test_tutorial_runs_top_to_bottom():
@@ -57,21 +58,16 @@ def test_tutorial_runs_top_to_bottom():
         load_dataset("mnist-sample")
     except DatasetNotFoundError as err:
         pytest.skip(f"the tutorial trains on the MNIST sample: {err}")
-    missing = [name for name in MNIST_FILES if not (MNIST_DIR / name).is_file()]
-    *body, last = sections()
-    text = "".join(body) if missing else "".join(body) + last
     result = subprocess.run(
-        [sys.executable, "-c", "\n\n".join(python_blocks(text))],
+        [sys.executable, "-c", "\n\n".join(python_blocks(TUTORIAL.read_text()))],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "MNIST_TEST_DIR": str(MNIST_DIR)},
     )
     assert result.returncode == 0, (
         f"tutorial failed (exit {result.returncode}):\n{result.stderr}"
     )
-    if missing:
-        pytest.skip(
-            f"ran all but the last section, which needs MNIST's test set in "
-            f"{MNIST_DIR} (missing: {', '.join(missing)})"
-        )
+    assert "images (1000, 28, 28) uint8" in result.stdout
+    assert "header 00 00 08 03 00 00 03 e8 00 00 00 1c 00 00 00 1c" in result.stdout

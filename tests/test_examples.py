@@ -5,17 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "train_lenet5.py"
-MNIST = ROOT.parent / "shared" / "data" / "mnist-t10k"
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason=f"no MNIST test set at {MNIST}")
 def test_train_example_learns_on_a_small_slice():
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--epochs", "2", "--limit", "2000"],
+        [sys.executable, str(SCRIPT), "--epochs", "2", "--limit", "1600"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -30,8 +26,8 @@ def test_train_example_learns_on_a_small_slice():
 def test_train_example_rejects_bad_arguments():
     for args, message in (
         (["--epochs", "0"], "--epochs must be >= 1, got 0"),
-        (["--limit", "5"], "--limit must be in [10, 10000], got 5"),
-        (["--data", "/nonexistent"], "--data /nonexistent must hold"),
+        (["--limit", "5"], "--limit must be >= 10, got 5"),
+        (["--data", "/nonexistent"], "/nonexistent does not exist"),
     ):
         result = subprocess.run(
             [sys.executable, str(SCRIPT), *args], capture_output=True, text=True
