@@ -12,11 +12,11 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.cli: $(BIN)/activate pyproject.toml
+$(VENV)/.cli: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
 	$(BIN)/pip install --quiet -e '.[cli]'
 	touch $@
 
-$(VENV)/.test: $(BIN)/activate pyproject.toml
+$(VENV)/.test: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
