@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: train test lint bench clean
+.PHONY: train test lint package floors bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(VENV)/.test
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The wheel as users get it: built, inspected, installed alone in a fresh venv, run.
+package: $(VENV)/.test
+	$(BIN)/python scripts/check_package.py
 
 bench: $(VENV)/.test
 	$(BIN)/pip install --quiet -e '.[bench]'
