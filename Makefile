@@ -34,6 +34,11 @@ test: lint
 package: $(VENV)/.test
 	$(BIN)/python scripts/check_package.py
 
+# tests/floors on Python 3.10 with NumPy 1.25 (the declared floors) and on the
+# newest Python here with the newest NumPy, each in a fresh venv.
+floors:
+	bash scripts/check_floors.sh
+
 bench: $(VENV)/.test
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/lenet.py
