@@ -1,6 +1,9 @@
-# Two entry points that do all the set-up on a fresh machine:
-#   make train   train LeNet-5 on the default data set (cnnumpy train $(ARGS))
-#   make test    lint and run the whole test suite
+# Entry points that do all the set-up on a fresh machine:
+#   make train    train LeNet-5 on the default data set (cnnumpy train $(ARGS))
+#   make test     lint and run the whole test suite
+#   make package  build the wheel, install it alone in a fresh venv and run it
+#   make floors   a fast subset on Python 3.10 with NumPy 1.25, and on 3.12 and 3.13
+# (The plain route, without make: pip install cnnumpy, or 'cnnumpy[cli]'.)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,8 +37,8 @@ test: lint
 package: $(VENV)/.test
 	$(BIN)/python scripts/check_package.py
 
-# tests/floors on Python 3.10 with NumPy 1.25 (the declared floors) and on the
-# newest Python here with the newest NumPy, each in a fresh venv.
+# tests/floors on Python 3.10 with NumPy 1.25 (the declared floors), and on
+# Python 3.12 and 3.13 with the newest NumPy, each in a fresh venv.
 floors:
 	bash scripts/check_floors.sh
 
@@ -44,4 +47,4 @@ bench: $(VENV)/.test
 	$(BIN)/python benchmarks/lenet.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist
