@@ -17,7 +17,7 @@ passes):
 
 Uses only the public ``cnnumpy.nn`` / ``cnnumpy.optim`` API. Run::
 
-    python benchmarks/lenet.py                     # the README figures
+    python benchmarks/lenet.py                     # the figures of results-lenet.md
     python benchmarks/lenet.py --images 5000 --rounds 3 --naive-batches 0  # quick
 """
 

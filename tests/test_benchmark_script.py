@@ -1,7 +1,7 @@
 """`benchmarks/lenet.py` runs end to end on a tiny setting and prints its tables.
 
-No timing is asserted (timings belong in the README, measured alone); this
-only keeps the script from breaking unnoticed.
+No timing is asserted (timings belong in benchmarks/results-lenet.md, measured
+alone); this only keeps the script from breaking unnoticed.
 """
 
 from __future__ import annotations

@@ -22,8 +22,11 @@ from cnnumpy.validation import check_ctx, check_grad
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
 # Each thread fills the column matrix a block of output rows at a time and
-# multiplies each block while it is still in cache. Blocks of 256 KB to 2 MB
-# per thread trained LeNet-5 equally fast (an A/B in one process, both dtypes).
+# multiplies each block while it is still in cache. A block must be large
+# enough that each product is worth a BLAS call and small enough to stay in
+# the cache of the core that filled it; between those bounds the size hardly
+# matters, and this one sits at the top of that range.
+# Chosen by A/B runs; see benchmarks/results-lenet.md#engine-constants
 BLOCK_BYTES = 2 << 20
 
 

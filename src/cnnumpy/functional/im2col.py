@@ -26,7 +26,7 @@ Element-wise ops keep the layout; ``np.ascontiguousarray`` gives an NCHW copy
 when one is really needed.
 
 The ops built on these (convolution, pooling) cut their work between threads
-along channels or output rows; see :mod:`cnnumpy.functional._parallel`.
+along channels or output rows; see :mod:`cnnumpy.functional._engine`.
 """
 
 from __future__ import annotations

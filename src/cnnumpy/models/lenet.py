@@ -59,7 +59,7 @@ def _lenet(
     rng = resolve_rng(rng)
     # Every activation follows a Conv2d or Linear, which keep their input, not
     # their output: it may overwrite that output in place, saving a new array
-    # per layer (18% off LeNet-5's inference at batch 1000, benchmarks/lenet.py).
+    # per layer and the page faults of filling it.
     layers = OrderedDict(
         conv1=nn.Conv2d(in_channels, 6, 5, padding=2, rng=rng, dtype=dtype, impl=impl),
         act1=activation(inplace=True),

@@ -1,4 +1,4 @@
-"""What `cnnumpy.train.fit` tells its callbacks, and the callbacks that ship.
+"""What `cnnumpy.training.fit` tells its callbacks, and the callbacks that ship.
 
 `FitState` is where a run is (epoch, batch, running sums, history); a callback
 reads it and may set ``stop``. `EarlyStopping` and `BestCheckpoint` watch one

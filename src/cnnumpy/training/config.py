@@ -32,9 +32,10 @@ RESUMABLE = frozenset({"epochs", "out", "data_dir", "cache_dir", "plots", "downl
 class TrainConfig:
     """Settings of a training run; the defaults are ``cnnumpy train``'s.
 
-    15 epochs rather than 5: LeNet-5 with Adam 1e-3 and batch 100 reaches
-    92.4-93.4% on the MNIST sample's test digits after 5 epochs and 96.0-96.9%
-    after 15 (seeds 0-3), in about 15 s on two cores.
+    15 epochs rather than 5: on the MNIST sample's 4,000 training digits,
+    LeNet-5 with Adam 1e-3 and batch 100 is still learning after 5 epochs and
+    levels off around 15, which still takes only seconds (figures in
+    benchmarks/results-lenet.md, "Accuracy behind the defaults").
 
     ``epochs`` counts all epochs of the run: resuming a checkpoint taken after
     epoch 1 with ``epochs=2`` trains one more. ``out=None`` picks a fresh

@@ -1,6 +1,6 @@
 """Training and evaluation loops: `fit`, `evaluate`, `predict_proba`.
 
-The callbacks and `FitState` live in `cnnumpy.callbacks` and are re-exported here.
+The callbacks and `FitState` live in `cnnumpy.training.callbacks`.
 
 No argument parsing and no printing here: `fit` reports through callbacks and
 the ``cnnumpy.train`` logger. The command line (``cnnumpy train``) adds the

@@ -2,7 +2,7 @@
 
 The images of the ``cnnumpy train`` run folder: the loss and accuracy history,
 the confusion matrix, the misclassified images and the first layer's filters.
-As in :mod:`cnnumpy.plots`, matplotlib is imported inside the functions and the
+As in :mod:`cnnumpy.explain.plots`, matplotlib is imported inside the functions and the
 figures are drawn on the Agg canvas directly, without pyplot.
 
 Every function validates its arguments before drawing, writes exactly one image

@@ -11,7 +11,7 @@ Layout of the tree (arrays stored in the ``.npz``, the rest in its JSON)::
     data       dataset, class_names, input_shape, normalization {mean, std}
     optimizer  name and state_dict (PyTorch's layout)
     scheduler  the learning-rate scheduler's state_dict, when there is one
-    progress   epoch, batch, running sums and history (`cnnumpy.train.FitState`)
+    progress   epoch, batch, running sums and history (`cnnumpy.training.FitState`)
     rng        bit-generator states of modules that draw random numbers
 """
 
@@ -177,7 +177,7 @@ class TrainedModel:
         ]
 
     def evaluate(self, dataset: Dataset) -> Evaluation:
-        """`cnnumpy.train.evaluate` on a raw (uint8) data set, normalized here."""
+        """`cnnumpy.training.evaluate` on a raw (uint8) data set, normalized here."""
         if not isinstance(dataset, Dataset):
             raise TypeError(
                 f"`dataset` must be a cnnumpy.data.Dataset, got "

@@ -14,17 +14,19 @@ import sys
 
 __all__ = ["GAUGED", "Gauge"]
 
-# The gauge (see _Gauge) judges hand-offs WINDOW at a time (a LeNet-5
-# training step makes about 16). A window pays if its wall time is below PAYS
-# times its parts' CPU time. Two parts that overlap fully take half their CPU
-# time. Run in turn they would take their CPU time less what two busy threads
-# slow each other down: nothing for LeNet's thin products (two threads: 1.95x
-# the throughput of one), a third for compute-bound ones (two processes of
-# 256x256 float32 products: 1.33x). So the break-even lies between 0.67x and
-# 1x the CPU time; PAYS sits between, nearer the compute-bound end. After a
-# window that does not pay, the next HOLD hand-offs run in the caller; HOLD
-# doubles with each such window in a row, up to MAX_HOLD (a few seconds of
-# training), and starts again at HOLD after a window that pays.
+# The gauge (see Gauge) judges hand-offs WINDOW at a time (a LeNet-5
+# training step makes about 16), so that one late worker does not decide.
+# A window pays if its wall time is below PAYS times its parts' CPU time.
+# Two parts that overlap fully take half their CPU time. Run in turn they
+# would take their CPU time less what two busy threads slow each other down:
+# next to nothing for LeNet's thin products, more for compute-bound ones.
+# So the break-even lies somewhat below the CPU time, lower the more
+# compute-bound the parts; PAYS sits nearer the compute-bound end, so that
+# handing off goes on only while the second thread clearly saves time.
+# After a window that does not pay, the next HOLD hand-offs run in the
+# caller; HOLD doubles with each such window in a row, up to MAX_HOLD (a few
+# seconds of training), and starts again at HOLD after a window that pays.
+# Chosen by A/B runs; see benchmarks/results-lenet.md#engine-constants
 WINDOW = 32
 PAYS = 0.75
 HOLD = 256

@@ -43,11 +43,12 @@ __all__ = [
 MIN_PART = 1 << 15
 # An op big enough to make more than one piece of this many elements per
 # thread is cut into such pieces (at most PIECES per thread), handed out as
-# threads come free (see _in_pieces). Each piece costs hand-offs of the GIL
-# between the threads, so smaller ops keep one part per thread. With pieces,
-# LeNet-5's inference at batch 1,000 ran 3-9% faster (two A/B runs);
-# batch-100 training, whose ops stay below this size, ran 12-28% slower when
-# its ops were cut too.
+# threads come free (see _in_pieces), so that a thread that starts late or
+# runs slow does not leave the others waiting. Each piece costs hand-offs of
+# the GIL between the threads, which only a big op (inference at a large
+# batch) earns back; smaller ops, such as those of a training step at a
+# usual batch size, keep one part per thread.
+# Chosen by A/B runs; see benchmarks/results-lenet.md#engine-constants
 PIECE = 1 << 20
 PIECES = 8
 
