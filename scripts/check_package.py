@@ -42,13 +42,13 @@ def version() -> str:
 
 def readme_example(readme: str) -> str:
     """The first Python block of the README's section `README_SECTION`."""
-    match = re.search(
-        rf"^## {re.escape(README_SECTION)}\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M
-    )
-    if match is None:
-        raise SystemExit(f"README.md has no section '## {README_SECTION}'")
-    block = re.search(r"^```python\n(.*?)^```", match.group(1), flags=re.S | re.M)
-    if block is None:
+    heading = re.search(rf"^#+ {re.escape(README_SECTION)}$", readme, flags=re.M)
+    if heading is None:
+        raise SystemExit(f"README.md has no section headed '{README_SECTION}'")
+    rest = readme[heading.end() :]
+    block = re.search(r"^```python\n(.*?)^```", rest, flags=re.S | re.M)
+    # The block must come before the next heading outside a code block.
+    if block is None or re.search(r"^#+ ", rest[: block.start()], flags=re.M):
         raise SystemExit(f"README.md's section '{README_SECTION}' has no python block")
     return block.group(1)
 
