@@ -1,9 +1,10 @@
-"""The optional dependencies, imported only where a feature needs them.
+"""Optional dependencies, imported inside the functions that need them.
 
 The core needs NumPy alone. Pictures need matplotlib (the ``plot`` extra, part
-of ``cli``); the command line's progress bars tqdm and its image reading
-Pillow (``cli``). Each is imported inside the function that uses it, through
-here, so that a missing one raises an ImportError that says what to install.
+of ``cli``), imported through :func:`matplotlib_classes` so that a missing one
+raises an ImportError saying what to install. The command line's progress bars
+(tqdm) and image reading (Pillow) are imported the same way where they are
+used, in ``cnnumpy.cli`` and ``cnnumpy.data.images``.
 """
 
 from __future__ import annotations
