@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_real
+from cnnumpy.validation import check_instance, check_real
 
 
 def _as_index(where: str, key: Any) -> int:
@@ -65,14 +65,16 @@ class Optimizer:
     _scalar_state_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        self.defaults = dict(defaults)
+        self.defaults = dict(check_instance(defaults, "defaults", dict, "a dict"))
         self._validate_group(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
         # Work arrays reused across steps, so that a step allocates nothing.
         self._scratch_buffers: dict[tuple[np.dtype, int], np.ndarray] = {}
 
-        if isinstance(params, (Parameter, np.ndarray, dict, set)):
+        if isinstance(params, (Parameter, np.ndarray, dict, set)) or not isinstance(
+            params, Iterable
+        ):
             raise TypeError(
                 "`params` must be an ordered iterable of Parameter or of dicts, "
                 f"got {type(params).__name__}"

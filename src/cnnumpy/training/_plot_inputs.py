@@ -36,6 +36,8 @@ def check_class_names(class_names: object, count: int | None = None) -> list[str
             raise TypeError(
                 f"`class_names[{k}]` must be a str, got {type(name).__name__}"
             )
+    if not class_names:
+        raise ValueError("`class_names` must not be empty, got []")
     if count is not None and len(class_names) != count:
         raise ValueError(
             f"`class_names` must have one name per class of `matrix` ({count}), "
