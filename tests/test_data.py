@@ -152,14 +152,14 @@ def test_dataset_fields():
             [[0, 1]],
             ("a", "b"),
             ValueError,
-            r"`labels` must be 1-D integers",
+            r"`labels` must be 1-D \(N,\), got shape \(1, 2\)",
         ),
         (
             np.zeros((2, 1, 3, 3)),
             [0.0, 1.0],
             ("a", "b"),
-            ValueError,
-            r"`labels` must be 1-D integers",
+            TypeError,
+            r"`labels` must hold integers, got float64",
         ),
         (
             np.zeros((2, 1, 3, 3)),
@@ -180,8 +180,8 @@ def test_dataset_fields():
             np.zeros((2, 1, 3, 3)),
             [0, 1],
             (),
-            TypeError,
-            "`class_names` must be a non-empty",
+            ValueError,
+            r"`class_names` must be non-empty, got \(\)",
         ),
         (np.zeros((2, 1, 3, 3)), [0, 1], (0, 1), TypeError, "`class_names` must be"),
     ],
@@ -227,9 +227,9 @@ def test_normalized_rejects_bad_arguments():
     data = toy()
     with pytest.raises(ValueError, match=r"`std` must be > 0, got 0"):
         data.normalized(0.5, 0)
-    with pytest.raises(ValueError, match="`mean` must be finite, got nan"):
+    with pytest.raises(ValueError, match="`mean` must be a finite number, got nan"):
         data.normalized(float("nan"), 1.0)
-    with pytest.raises(TypeError, match="`std` must be a float, got '1'"):
+    with pytest.raises(TypeError, match="`std` must be a real number, got str '1'"):
         data.normalized(0.5, "1")
     with pytest.raises(TypeError, match="`dtype` must be a floating dtype, got int32"):
         data.normalized(0.5, 0.5, dtype=np.int32)

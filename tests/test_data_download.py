@@ -171,19 +171,15 @@ def test_interrupted_download_leaves_no_partial_file(server, payload, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"urls": []}, TypeError, "`urls` must be a URL or a non-empty sequence"),
+        ({"urls": []}, ValueError, "`urls` must be a URL or a non-empty sequence"),
         ({"urls": [1]}, TypeError, "`urls` must be a URL or a non-empty sequence"),
         (
             {"sha256": "abc"},
             ValueError,
             "`sha256` must be 64 hexadecimal digits, got 'abc'",
         ),
-        ({"progress": 3}, TypeError, "`progress` must be callable or None, got int"),
-        (
-            {"timeout": 0},
-            ValueError,
-            "`timeout` must be a positive number of seconds, got 0",
-        ),
+        ({"progress": 3}, TypeError, "`progress` must be callable, got int 3"),
+        ({"timeout": 0}, ValueError, "`timeout` must be > 0, got 0"),
     ],
 )
 def test_download_validates_arguments(tmp_path, kwargs, error, message):

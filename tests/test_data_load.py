@@ -204,9 +204,9 @@ def test_offline_and_missing_says_what_and_how(tmp_path, no_system_dirs):
 
 
 def test_load_dataset_validates_arguments(tmp_path):
-    with pytest.raises(TypeError, match="`download` must be a bool, got 'yes'"):
+    with pytest.raises(TypeError, match="`download` must be a bool, got str 'yes'"):
         load_dataset("mnist", cache_dir=tmp_path, download="yes")
-    with pytest.raises(TypeError, match="`progress` must be callable or None, got int"):
+    with pytest.raises(TypeError, match="`progress` must be callable, got int 1"):
         load_dataset("mnist", cache_dir=tmp_path, progress=1)
 
 

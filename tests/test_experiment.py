@@ -216,7 +216,11 @@ def test_split_validation_is_deterministic_disjoint_and_sized():
         ({"impl": "fast"}, ValueError, r"`impl` must be one of 'im2col', 'naive'"),
         ({"impl": 1}, TypeError, r"`impl` must be one of 'im2col', 'naive', got int 1"),
         ({"plots": 1}, TypeError, r"`plots` must be a bool, got int 1"),
-        ({"out": 3}, TypeError, r"`out` must be a path \(str or os.PathLike\) or None"),
+        (
+            {"out": 3},
+            TypeError,
+            r"`out` must be a path \(str or os.PathLike\), got int 3",
+        ),
     ],
 )
 def test_config_rejects_bad_values(changes, error, match):
@@ -232,8 +236,8 @@ def test_config_rejects_bad_values(changes, error, match):
             TypeError,
             "`dataset` must be a cnnumpy.data.Dataset, got str",
         ),
-        ((None, -0.1, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got -0.1"),
-        ((None, 1.0, 0), ValueError, r"`val_fraction` must be in \[0, 1\), got 1.0"),
+        ((None, -0.1, 0), ValueError, r"`fraction` must be in \[0, 1\), got -0.1"),
+        ((None, 1.0, 0), ValueError, r"`fraction` must be in \[0, 1\), got 1.0"),
         ((None, 0.1, -2), ValueError, "`seed` must be >= 0, got -2"),
         ((None, 0.1, 1.5), TypeError, "`seed` must be an int, got float 1.5"),
     ],

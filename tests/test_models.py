@@ -133,7 +133,7 @@ def test_registry_names():
             "vgg",
             {},
             ValueError,
-            r"`model` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
+            r"`name` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
         ),
         ("lenet5", {"width": 2}, TypeError, r"model 'lenet5'.*width"),
         (
@@ -185,9 +185,17 @@ def test_summary_counts_batchnorm_statistics_as_non_trainable():
     np.testing.assert_array_equal(model[1].running_mean, np.zeros(4, np.float32))
 
 
-@pytest.mark.parametrize("shape", [(28, 28), (1, 0, 28), [1, 28, "28"], 28])
-def test_summary_rejects_bad_input_shapes(shape):
-    with pytest.raises(ValueError, match=r"`input_shape` must be"):
+@pytest.mark.parametrize(
+    ("shape", "error"),
+    [
+        ((28, 28), ValueError),
+        ((1, 0, 28), ValueError),
+        ([1, 28, "28"], ValueError),
+        (28, TypeError),
+    ],
+)
+def test_summary_rejects_bad_input_shapes(shape, error):
+    with pytest.raises(error, match=r"`input_shape` must be"):
         summary(lenet5(), shape)
 
 

@@ -1043,7 +1043,7 @@ def test_init_is_reproducible_and_leaves_the_global_rng_alone():
         (
             lambda: nn.Dropout(1.5),
             ValueError,
-            r"`p` must be a probability in \[0, 1\], got 1\.5",
+            r"`p` must be in \[0, 1\], got 1\.5",
         ),
         (lambda: nn.Dropout(-0.1), ValueError, r"`p` .*got -0\.1"),
         (lambda: nn.Dropout(0.5, rng=1), TypeError, r"`rng` .*got int"),
@@ -1051,9 +1051,17 @@ def test_init_is_reproducible_and_leaves_the_global_rng_alone():
         (lambda: nn.BatchNorm2d(3, eps=0), ValueError, r"`eps` .*got 0"),
         (lambda: nn.BatchNorm2d(3, momentum=1.5), ValueError, r"`momentum` .*got 1\.5"),
         (lambda: nn.BatchNorm2d(3, dtype=np.int32), TypeError, r"`dtype` .*int32"),
-        (lambda: nn.LeakyReLU("0.1"), TypeError, r"`negative_slope` .*got '0\.1'"),
-        (lambda: nn.Softmax(dim=1.0), TypeError, r"`dim` must be an int, got 1\.0"),
-        (lambda: nn.Flatten(start_dim=None), TypeError, r"`start_dim` .*got None"),
+        (lambda: nn.LeakyReLU("0.1"), TypeError, r"`negative_slope` .*got str '0\.1'"),
+        (
+            lambda: nn.Softmax(dim=1.0),
+            TypeError,
+            r"`dim` must be an int, got float 1\.0",
+        ),
+        (
+            lambda: nn.Flatten(start_dim=None),
+            TypeError,
+            r"`start_dim` .*got NoneType None",
+        ),
         (lambda: nn.Sequential(nn.ReLU(), "relu"), TypeError, r"got str at position 1"),
     ],
 )

@@ -548,7 +548,7 @@ def a_param():
         (
             lambda: SGD([a_param()], lr=math.nan),
             ValueError,
-            r"`lr` must be >= 0, got nan",
+            r"`lr` must be a finite number, got nan",
         ),
         (
             lambda: SGD([a_param()], lr="0.1"),

@@ -609,9 +609,9 @@ def test_default_is_the_usable_cpus():
     [
         (0, ValueError, r"`num_threads` must be >= 1, got 0"),
         (-2, ValueError, r"`num_threads` must be >= 1, got -2"),
-        (1.5, TypeError, r"`num_threads` must be an int, got 1.5"),
-        (True, TypeError, r"`num_threads` must be an int, got True"),
-        ("2", TypeError, r"`num_threads` must be an int, got '2'"),
+        (1.5, TypeError, r"`num_threads` must be an int, got float 1.5"),
+        (True, TypeError, r"`num_threads` must be an int, got bool True"),
+        ("2", TypeError, r"`num_threads` must be an int, got str '2'"),
     ],
 )
 def test_set_num_threads_rejects_bad_values(value, error, match):

@@ -167,7 +167,7 @@ BAD_CALLS = {
             p, [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 97.5}]
         ),
         ValueError,
-        r"`history\[0\]\['train_accuracy'\]` must lie in \[0, 1\], got 97.5",
+        r"`history\[0\]\['train_accuracy'\]` must be in \[0, 1\], got 97.5",
     ),
     "matrix not square": (
         lambda p: plot_confusion_matrix(p, MATRIX[:2], NAMES),
@@ -212,7 +212,7 @@ BAD_CALLS = {
     "max_images zero": (
         lambda p: plot_misclassified(p, IMAGES, TRUTH, PREDICTED, NAMES, 0),
         ValueError,
-        "`max_images` must be an int >= 1, got 0",
+        "`max_images` must be >= 1, got 0",
     ),
     "weight 3-D": (
         lambda p: plot_filters(p, WEIGHT[0]),

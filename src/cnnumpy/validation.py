@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,14 +32,18 @@ __all__ = [
     "Pair",
     "check_array",
     "check_bool",
+    "check_callable",
     "check_choice",
     "check_ctx",
     "check_dtype",
     "check_grad",
+    "check_instance",
     "check_int",
     "check_pair",
+    "check_path",
     "check_real",
     "check_shape",
+    "check_str",
 ]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -165,8 +170,45 @@ def check_dtype(dtype: object, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def check_str(value: object, name: str) -> str:
+    """``value`` if it is a str."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str, got {_got(value)}")
+    return value
+
+
+def check_path(value: object, name: str) -> str | os.PathLike:
+    """``value`` if it is a path: a str or an ``os.PathLike``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"`{name}` must be a path (str or os.PathLike), got {_got(value)}"
+        )
+    return value
+
+
+def check_callable(value: object, name: str) -> Any:
+    """``value`` if it can be called."""
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable, got {_got(value)}")
+    return value
+
+
+def check_instance(value: object, name: str, cls: type, what: str) -> Any:
+    """``value`` if it is an instance of ``cls``; ``what`` names the expected type."""
+    if not isinstance(value, cls):
+        raise TypeError(f"`{name}` must be {what}, got {_got(value)}")
+    return value
+
+
+# Longer representations (arrays, data sets) are cut in messages.
+_MAX_REPR = 60
+
+
 def _got(value: object) -> str:
-    return f"{type(value).__name__} {value!r}"
+    text = repr(value)
+    if len(text) > _MAX_REPR:
+        text = text[: _MAX_REPR - 3] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 def _options(options: tuple) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from cnnumpy.validation import check_instance, check_real, check_str
+
 __all__ = ["Dataset", "normalization_stats", "normalize"]
 
 
@@ -52,10 +54,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
-        if not isinstance(images, np.ndarray):
-            raise TypeError(
-                f"`images` must be a numpy.ndarray, got {type(images).__name__}"
-            )
+        check_instance(images, "images", np.ndarray, "a numpy.ndarray")
         if images.ndim != 4:
             raise ValueError(
                 f"`images` must be 4-D (N, C, H, W), got shape {images.shape}"
@@ -63,32 +62,28 @@ class Dataset:
         if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
             raise TypeError(f"`images` must be uint8 or floating, got {images.dtype}")
         labels = np.asarray(labels)
-        if labels.ndim != 1 or not (labels.size == 0 or _is_int_dtype(labels.dtype)):
-            raise ValueError(
-                f"`labels` must be 1-D integers (N,), got shape {labels.shape} "
-                f"of {labels.dtype}"
-            )
+        if labels.size and not _is_int_dtype(labels.dtype):
+            raise TypeError(f"`labels` must hold integers, got {labels.dtype}")
+        if labels.ndim != 1:
+            raise ValueError(f"`labels` must be 1-D (N,), got shape {labels.shape}")
         if len(labels) != len(images):
             raise ValueError(
                 f"`labels` must have one label per image ({len(images)}), "
                 f"got {len(labels)}"
             )
         names = self.class_names
-        if (
-            not isinstance(names, (tuple, list))
-            or not names
-            or not all(isinstance(n, str) for n in names)
+        if not isinstance(names, (tuple, list)) or not all(
+            isinstance(n, str) for n in names
         ):
-            raise TypeError(
-                f"`class_names` must be a non-empty tuple of str, got {names!r}"
-            )
+            raise TypeError(f"`class_names` must be a tuple of str, got {names!r}")
+        if not names:
+            raise ValueError(f"`class_names` must be non-empty, got {names!r}")
         if labels.size and not 0 <= labels.min() <= labels.max() < len(names):
             raise ValueError(
                 f"`labels` must be in [0, {len(names)}) for {len(names)} "
                 f"`class_names`, got {labels.min()}..{labels.max()}"
             )
-        if not isinstance(self.name, str):
-            raise TypeError(f"`name` must be a str, got {type(self.name).__name__}")
+        check_str(self.name, "name")
         # frozen: the checked, converted fields are set through object.__setattr__.
         object.__setattr__(self, "labels", labels.astype(np.int64, copy=False))
         object.__setattr__(self, "class_names", tuple(names))
@@ -160,14 +155,8 @@ def normalize(
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"`dtype` must be a floating dtype, got {dtype}")
-    for arg, value in (("mean", mean), ("std", std)):
-        real = (int, float, np.integer, np.floating)
-        if isinstance(value, bool) or not isinstance(value, real):
-            raise TypeError(f"`{arg}` must be a float, got {value!r}")
-        if not np.isfinite(value):
-            raise ValueError(f"`{arg}` must be finite, got {value!r}")
-    if not std > 0:
-        raise ValueError(f"`std` must be > 0, got {std!r}")
+    check_real(mean, "mean")
+    check_real(std, "std", above=0)
     images = np.asarray(images)
     x = images.astype(dtype)
     if images.dtype == np.uint8:
@@ -202,8 +191,7 @@ def normalization_stats(dataset: Dataset) -> tuple[float, float]:
     >>> normalization_stats(data)
     (0.5, 0.5)
     """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"`dataset` must be a Dataset, got {type(dataset).__name__}")
+    check_instance(dataset, "dataset", Dataset, "a Dataset")
     images = dataset.images
     if images.size == 0:
         raise ValueError(f"`dataset` {dataset.name!r} has no pixels")

@@ -24,6 +24,7 @@ from cnnumpy.data import _folder, _sample
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.download import DownloadError, Progress
 from cnnumpy.data.download import download as download_file
+from cnnumpy.validation import check_bool, check_callable, check_path, check_str
 
 __all__ = [
     "DATASETS",
@@ -190,20 +191,13 @@ def load_dataset(
     order, which is grouped by class, so shuffle when training. Its file is
     checked against a SHA-256 before it is read.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
+    _check_load_arguments(name, data_dir, cache_dir, download, progress)
     if data_dir is not None:
         return _load_folder(name, Path(data_dir))
     if name not in DATASETS:
         raise ValueError(
             f"`name` must be one of {', '.join(map(repr, DATASETS))} (or any name "
             f"with `data_dir`), got {name!r}"
-        )
-    if not isinstance(download, bool):
-        raise TypeError(f"`download` must be a bool, got {download!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(
-            f"`progress` must be callable or None, got {type(progress).__name__}"
         )
     if name == "mnist-sample":
         return _load_sample()
@@ -249,6 +243,7 @@ def load_test_set(
     ``*test-*``), so a model trained on the MNIST sample can be evaluated on
     the 10,000 digits of MNIST's own test set alone.
     """
+    _check_load_arguments(name, data_dir, cache_dir, download, progress)
     if data_dir is None:
         return load_dataset(
             name,
@@ -256,12 +251,27 @@ def load_test_set(
             download=download,
             progress=progress,
         )[1]
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
     files = _find_files(Path(data_dir), ("test images", "test labels"))
     images, labels = _folder.read_split(files["test images"], files["test labels"])
     class_names = _class_names(name, {files["test labels"]: labels})
     return Dataset(images, labels, class_names, name)
+
+
+def _check_load_arguments(
+    name: object,
+    data_dir: object,
+    cache_dir: object,
+    download: object,
+    progress: object,
+) -> None:
+    check_str(name, "name")
+    if data_dir is not None:
+        check_path(data_dir, "data_dir")
+    if cache_dir is not None:
+        check_path(cache_dir, "cache_dir")
+    check_bool(download, "download")
+    if progress is not None:
+        check_callable(progress, "progress")
 
 
 def _not_found_message(name: str, folders: tuple[Path, ...], reason: str) -> str:

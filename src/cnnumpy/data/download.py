@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnumpy.data._files import temporary_sibling
+from cnnumpy.validation import check_callable, check_path, check_real, check_str
 
 __all__ = ["DownloadError", "download"]
 
@@ -79,25 +80,17 @@ def download(
         If an argument is malformed.
     """
     urls = _check_urls(urls)
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.lower()):
+    check_path(dest, "dest")
+    if not _SHA256.fullmatch(check_str(sha256, "sha256").lower()):
         raise ValueError(f"`sha256` must be 64 hexadecimal digits, got {sha256!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(
-            f"`progress` must be callable or None, got {type(progress).__name__}"
-        )
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not timeout > 0
-    ):
-        raise ValueError(
-            f"`timeout` must be a positive number of seconds, got {timeout!r}"
-        )
+    if progress is not None:
+        check_callable(progress, "progress")
+    timeout = check_real(timeout, "timeout", above=0)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in urls:
-        reason = _fetch(url, dest, sha256.lower(), progress, float(timeout))
+        reason = _fetch(url, dest, sha256.lower(), progress, timeout)
         if reason is None:
             return dest
         failures.append((url, reason))
@@ -110,12 +103,12 @@ def download(
 def _check_urls(urls: object) -> tuple[str, ...]:
     if isinstance(urls, str):
         urls = (urls,)
-    if (
-        not isinstance(urls, Sequence)
-        or not urls
-        or not all(isinstance(url, str) and url for url in urls)
-    ):
+    if not isinstance(urls, Sequence) or not all(isinstance(url, str) for url in urls):
         raise TypeError(
+            f"`urls` must be a URL or a non-empty sequence of URLs, got {urls!r}"
+        )
+    if not urls or not all(urls):
+        raise ValueError(
             f"`urls` must be a URL or a non-empty sequence of URLs, got {urls!r}"
         )
     return tuple(urls)

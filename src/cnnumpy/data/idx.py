@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnumpy.data._files import temporary_sibling
+from cnnumpy.validation import check_instance, check_path
 
 __all__ = ["read_idx", "write_idx"]
 
@@ -134,7 +135,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     ...     read_idx(path)
     array([5, 0, 4], dtype=uint8)
     """
-    path = Path(path)
+    path = Path(check_path(path, "path"))
     return parse_idx(read_bytes(path), path)
 
 
@@ -159,9 +160,8 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     ValueError
         If ``array`` is 0-D, has more than 255 dimensions or a size of 2**32 or more.
     """
-    path = Path(path)
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"`array` must be a numpy.ndarray, got {type(array).__name__}")
+    path = Path(check_path(path, "path"))
+    check_instance(array, "array", np.ndarray, "a numpy.ndarray")
     codes = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
     native = array.dtype.newbyteorder("=")
     if native not in codes:

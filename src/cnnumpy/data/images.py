@@ -55,10 +55,12 @@ def load_images(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    if not isinstance(paths, Sequence) or not paths:
-        raise ValueError(
-            f"`paths` must be a path or a non-empty sequence, got {paths!r}"
-        )
+    if not isinstance(paths, Sequence) or not all(
+        isinstance(p, (str, os.PathLike)) for p in paths
+    ):
+        raise TypeError(f"`paths` must be a path or a sequence of paths, got {paths!r}")
+    if not paths:
+        raise ValueError(f"`paths` must not be empty, got {paths!r}")
     height, width = check_pair(size, "size", minimum=1)
     batches = [_load_one(Path(p), (height, width)) for p in paths]
     return np.concatenate(batches)  # (N, 1, H, W)

@@ -7,19 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from cnnumpy.data.dataset import Dataset
-from cnnumpy.validation import check_bool
+from cnnumpy.validation import check_bool, check_instance, check_int
 
 __all__ = ["DataLoader"]
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(
-            f"`{name}` must be an int, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return int(value)
 
 
 class DataLoader:
@@ -72,24 +62,20 @@ class DataLoader:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        if not isinstance(dataset, Dataset):
-            raise TypeError(
-                f"`dataset` must be a Dataset, got {type(dataset).__name__}"
-            )
-        self.dataset = dataset
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        self.dataset = check_instance(dataset, "dataset", Dataset, "a Dataset")
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.shuffle = check_bool(shuffle, "shuffle")
-        self.seed = _check_int(seed, "seed", 0)
+        self.seed = check_int(seed, "seed", minimum=0)
         self.drop_last = check_bool(drop_last, "drop_last")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass the one of ``epoch`` (a non-negative int)."""
-        self.epoch = _check_int(epoch, "epoch", 0)
+        self.epoch = check_int(epoch, "epoch", minimum=0)
 
     def order(self, epoch: int | None = None) -> np.ndarray:
         """The item indices of ``epoch`` (default: the next pass's), in visit order."""
-        epoch = self.epoch if epoch is None else _check_int(epoch, "epoch", 0)
+        epoch = self.epoch if epoch is None else check_int(epoch, "epoch", minimum=0)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.validation import Pair, check_array, check_pair
+from cnnumpy.validation import Pair, check_array, check_int, check_pair
 
 __all__ = ["Geometry", "conv_geometry", "pool_geometry", "window_geometry"]
 
@@ -61,16 +61,13 @@ def resolve_padding(
 
 def check_groups(in_channels: int, out_channels: int, groups: object) -> int:
     """Validate ``groups`` against both channel counts."""
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
-        raise TypeError(f"`groups` must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"`groups` must be >= 1, got {groups}")
+    groups = check_int(groups, "groups", minimum=1)
     for name, count in (("in_channels", in_channels), ("out_channels", out_channels)):
         if count % groups:
             raise ValueError(
                 f"`{name}` (={count}) must be divisible by `groups` (={groups})"
             )
-    return int(groups)
+    return groups
 
 
 def pool_args(

@@ -46,7 +46,7 @@ def create_model(name: str, **config: Any) -> nn.Sequential:
     >>> create_model("lenet5", num_classes=26, rng=np.random.default_rng(0)).fc3
     Linear(in_features=84, out_features=26, bias=True)
     """
-    check_choice(name, "model", tuple(MODELS))
+    check_choice(name, "name", tuple(MODELS))
     try:
         return MODELS[name](**config)
     except TypeError as err:

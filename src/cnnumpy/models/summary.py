@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnumpy import nn
-from cnnumpy.validation import check_shape
+from cnnumpy.validation import check_instance, check_shape, check_str
 
 __all__ = ["count_parameters", "summary"]
 
@@ -19,8 +19,7 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     parameters (BatchNorm's running mean and variance), as Keras counts them;
     the step counter ``num_batches_tracked`` is not a weight and is left out.
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"`module` must be an nn.Module, got {type(module).__name__}")
+    check_instance(module, "module", nn.Module, "an nn.Module")
     trainable = sum(p.data.size for p in module.parameters())
     frozen = sum(
         b.size
@@ -75,9 +74,9 @@ def summary(
     Trainable params: 61,706
     Non-trainable params: 0
     """
-    if not isinstance(model, nn.Sequential):
-        raise TypeError(f"`model` must be an nn.Sequential, got {type(model).__name__}")
-    if not isinstance(input_shape, Sequence) or len(input_shape) != 3:
+    check_instance(model, "model", nn.Sequential, "an nn.Sequential")
+    check_instance(input_shape, "input_shape", (tuple, list), "a tuple (C, H, W)")
+    if len(input_shape) != 3:
         raise ValueError(f"`input_shape` must be (C, H, W), got {input_shape!r}")
     try:
         shape = check_shape((1, *input_shape))[1:]
@@ -85,6 +84,7 @@ def summary(
         raise ValueError(
             f"`input_shape` must be 3 positive ints (C, H, W), got {input_shape!r}"
         ) from None
+    check_str(name, "name")
     dtype = next(iter(model.parameters())).data.dtype
     x = np.zeros((1, *shape), dtype=dtype)
     was_training = model.training

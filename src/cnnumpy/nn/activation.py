@@ -6,7 +6,7 @@ import numpy as np
 
 from cnnumpy import functional as F
 from cnnumpy.nn.module import Module, as_float_array
-from cnnumpy.validation import check_bool
+from cnnumpy.validation import check_bool, check_int, check_real
 
 __all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
@@ -77,11 +77,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(
-            negative_slope, (int, float)
-        ):
-            raise TypeError(f"`negative_slope` must be a float, got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_real(negative_slope, "negative_slope")
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -106,9 +102,7 @@ class _DimActivation(Module):
 
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
-        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-            raise TypeError(f"`dim` must be an int, got {dim!r}")
-        self.dim = int(dim)
+        self.dim = check_int(dim, "dim")
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 from cnnumpy import functional as F
 from cnnumpy.nn.init import resolve_rng
 from cnnumpy.nn.module import Module, as_float_array
-from cnnumpy.validation import check_grad
+from cnnumpy.validation import check_grad, check_real
 
 __all__ = ["Dropout"]
 
@@ -25,9 +25,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"`p` must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_real(p, "p", minimum=0, maximum=1)
         self.rng = resolve_rng(rng)
         # (scale, input shape): the scale is None when nothing was dropped (eval
         # or p == 0), and then only the shape can check dy.

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from cnnumpy.validation import check_instance
+
 __all__ = ["default_uniform", "resolve_rng"]
 
 
@@ -13,11 +15,9 @@ def resolve_rng(rng: np.random.Generator | None) -> np.random.Generator:
     """The caller's generator, or a freshly seeded one; never the global RNG."""
     if rng is None:
         return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"`rng` must be a numpy.random.Generator or None, got {type(rng).__name__}"
-        )
-    return rng
+    return check_instance(
+        rng, "rng", np.random.Generator, "a numpy.random.Generator or None"
+    )
 
 
 def default_uniform(

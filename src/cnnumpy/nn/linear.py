@@ -85,10 +85,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-                raise TypeError(f"`{name}` must be an int, got {v!r}")
-        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self.start_dim = check_int(start_dim, "start_dim")
+        self.end_dim = check_int(end_dim, "end_dim")
         # (input shape, output shape) of the last forward pass
         self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 

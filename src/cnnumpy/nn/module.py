@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_dtype
+from cnnumpy.validation import check_bool, check_dtype
 
 __all__ = ["BackwardBeforeForwardError", "Module", "Sequential"]
 
@@ -131,8 +131,7 @@ class Module:
             param.zero_grad()
 
     def train(self, mode: bool = True) -> Module:
-        if not isinstance(mode, bool):
-            raise TypeError(f"`mode` must be a bool, got {mode!r}")
+        mode = check_bool(mode, "mode")
         for m in self.modules():
             m.training = mode
         return self

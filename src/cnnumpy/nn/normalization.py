@@ -7,7 +7,7 @@ import numpy as np
 from cnnumpy import functional as F
 from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_bool, check_dtype, check_int
+from cnnumpy.validation import check_bool, check_dtype, check_int, check_real
 
 __all__ = ["BatchNorm2d"]
 
@@ -45,15 +45,9 @@ class BatchNorm2d(Module):
     ) -> None:
         super().__init__()
         self.num_features = check_int(num_features, "num_features", minimum=1)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
-            raise ValueError(f"`eps` must be a float > 0, got {eps!r}")
-        if momentum is not None and (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, (int, float))
-            or not 0 <= momentum <= 1
-        ):
-            raise ValueError(f"`momentum` must be in [0, 1] or None, got {momentum!r}")
-        self.eps = float(eps)
+        self.eps = check_real(eps, "eps", above=0)
+        if momentum is not None:
+            check_real(momentum, "momentum", minimum=0, maximum=1)
         self.momentum = momentum
         self.affine = check_bool(affine, "affine")
         self.track_running_stats = check_bool(

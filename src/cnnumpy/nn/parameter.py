@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnumpy.validation import check_instance
+
 
 class Parameter:
     """A trainable array with its accumulated gradient.
@@ -26,10 +28,7 @@ class Parameter:
     __slots__ = ("data", "grad")
 
     def __init__(self, data: np.ndarray) -> None:
-        if not isinstance(data, np.ndarray):
-            raise TypeError(
-                f"`data` must be a numpy.ndarray, got {type(data).__name__}"
-            )
+        check_instance(data, "data", np.ndarray, "a numpy.ndarray")
         if not np.issubdtype(data.dtype, np.floating):
             raise TypeError(f"`data` must have a floating dtype, got {data.dtype}")
         self.data = data

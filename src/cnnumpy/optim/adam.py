@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from cnnumpy.optim.optimizer import (
-    Optimizer,
-    check_nonnegative,
-    check_real,
-)
-from cnnumpy.validation import check_bool
+from cnnumpy.nn.parameter import Parameter
+from cnnumpy.optim.optimizer import Optimizer
+from cnnumpy.validation import check_bool, check_instance, check_real
 
 
 class Adam(Optimizer):
@@ -90,44 +87,27 @@ class Adam(Optimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)):
-            raise TypeError(
-                f"`betas` must be a pair of floats, got {type(betas).__name__}"
-            )
+        betas = check_instance(
+            group["betas"], "betas", (tuple, list), "a pair of floats"
+        )
         if len(betas) != 2:
             raise ValueError(f"`betas` must be a pair, got {len(betas)} values")
         group["betas"] = tuple(betas)
         for i, beta in enumerate(betas):
-            check_real(f"betas[{i}]", beta)
-            if not 0 <= beta < 1:
-                raise ValueError(f"`betas[{i}]` must be in [0, 1), got {beta}")
-        check_nonnegative("eps", group["eps"])
-        check_nonnegative("weight_decay", group["weight_decay"])
+            check_real(beta, f"betas[{i}]", minimum=0, below=1)
+        check_real(group["eps"], "eps", minimum=0)
+        check_real(group["weight_decay"], "weight_decay", minimum=0)
         check_bool(group["amsgrad"], "amsgrad")
         check_bool(group["maximize"], "maximize")
         check_bool(group["decoupled_weight_decay"], "decoupled_weight_decay")
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient.
-
-        Parameters
-        ----------
-        closure : callable, optional
-            Recomputes the loss (and the gradients) before the update.
-
-        Returns
-        -------
-        object
-            What ``closure`` returned, or None.
-        """
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for p, grad in self._grads(group):
-                self._update(p, grad, group)
-        return loss
-
-    def _update(self, p: Any, grad: np.ndarray, group: dict[str, Any]) -> None:
+    def _update(
+        self,
+        p: Parameter,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+    ) -> None:
         """One Adam step of ``p``, following torch's single-tensor kernel."""
         # Python floats: NumPy scalars would promote float32 arrays.
         lr = float(group["lr"])
@@ -137,7 +117,6 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         data = p.data
 
-        state = self.state.setdefault(p, {})
         if not state:
             state["step"] = 0.0
             state["exp_avg"] = np.zeros_like(data)

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, ClassVar
 
-from cnnumpy.optim.optimizer import Optimizer, check_real
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {value}")
+from cnnumpy.optim.optimizer import Optimizer
+from cnnumpy.validation import check_instance, check_int, check_real
 
 
 class LRScheduler:
@@ -44,16 +37,8 @@ class LRScheduler:
     _hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"`optimizer` must be an Optimizer, got {type(optimizer).__name__}"
-            )
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral):
-            raise TypeError(
-                f"`last_epoch` must be an int, got {type(last_epoch).__name__}"
-            )
-        if last_epoch < -1:
-            raise ValueError(f"`last_epoch` must be >= -1, got {last_epoch}")
+        check_instance(optimizer, "optimizer", Optimizer, "an Optimizer")
+        last_epoch = check_int(last_epoch, "last_epoch", minimum=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -202,8 +187,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _validate(self, step_size: Any, gamma: Any) -> None:
-        _check_positive_int("step_size", step_size)
-        check_real("gamma", gamma)
+        check_int(step_size, "step_size", minimum=1)
+        check_real(gamma, "gamma")
 
     def get_lr(self) -> list[float]:
         """The rates for ``last_epoch``, from the groups' current rates."""
@@ -259,8 +244,8 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _validate(self, T_max: Any, eta_min: Any) -> None:
-        _check_positive_int("T_max", T_max)
-        check_real("eta_min", eta_min)
+        check_int(T_max, "T_max", minimum=1)
+        check_real(eta_min, "eta_min")
 
     def get_lr(self) -> list[float]:
         """The rates for ``last_epoch``, from the groups' current rates."""

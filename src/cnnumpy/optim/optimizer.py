@@ -9,21 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cnnumpy.nn.parameter import Parameter
-
-
-def check_real(name: str, value: Any) -> None:
-    """Raise TypeError unless ``value`` is a real number (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"`{name}` must be a real number, got {type(value).__name__} {value!r}"
-        )
-
-
-def check_nonnegative(name: str, value: Any) -> None:
-    """Raise unless ``value`` is a real number >= 0 (NaN is rejected too)."""
-    check_real(name, value)
-    if not value >= 0:
-        raise ValueError(f"`{name}` must be >= 0, got {value}")
+from cnnumpy.validation import check_instance, check_real
 
 
 def _as_index(where: str, key: Any) -> int:
@@ -68,23 +54,27 @@ class Optimizer:
 
     Notes
     -----
-    Subclasses implement ``step`` and extend ``_validate_group``; they list in
-    ``_scalar_state_keys`` the state entries that are numbers (such as
-    Adam's ``'step'``), every other entry being an array shaped like its
-    parameter.
+    The base class owns the step: the closure, the loop over the groups and
+    their parameters, the check of each gradient. Subclasses implement
+    ``_update``, the update of one parameter, and extend ``_validate_group``;
+    they list in ``_scalar_state_keys`` the state entries that are numbers
+    (such as Adam's ``'step'``), every other entry being an array shaped like
+    its parameter.
     """
 
     _scalar_state_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        self.defaults = dict(defaults)
+        self.defaults = dict(check_instance(defaults, "defaults", dict, "a dict"))
         self._validate_group(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
         # Work arrays reused across steps, so that a step allocates nothing.
         self._scratch_buffers: dict[tuple[np.dtype, int], np.ndarray] = {}
 
-        if isinstance(params, (Parameter, np.ndarray, dict, set)):
+        if isinstance(params, (Parameter, np.ndarray, dict, set)) or not isinstance(
+            params, Iterable
+        ):
             raise TypeError(
                 "`params` must be an ordered iterable of Parameter or of dicts, "
                 f"got {type(params).__name__}"
@@ -164,7 +154,7 @@ class Optimizer:
         Raises TypeError or ValueError naming the offending hyperparameter.
         """
         if "lr" in group:
-            check_nonnegative("lr", group["lr"])
+            check_real(group["lr"], "lr", minimum=0)
 
     def zero_grad(self) -> None:
         """Set the gradient of every parameter to None (PyTorch's default)."""
@@ -173,21 +163,63 @@ class Optimizer:
                 p.zero_grad()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update the parameters from their gradients; return ``closure()``."""
-        raise NotImplementedError
+        """Update every parameter that has a gradient.
 
-    def _grads(self, group: dict[str, Any]) -> Iterable[tuple[Parameter, np.ndarray]]:
-        """Yield ``(param, grad)`` for the parameters of ``group`` with a grad."""
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad.shape != p.data.shape:
-                raise ValueError(
-                    f"`grad` of {p!r} must have the parameter's shape "
-                    f"{p.data.shape}, got {grad.shape}"
-                )
-            yield p, grad
+        Parameters
+        ----------
+        closure : callable, optional
+            Recomputes the loss (and the gradients) before the update.
+
+        Returns
+        -------
+        object
+            What ``closure`` returned, or None.
+
+        Raises
+        ------
+        NotImplementedError
+            If the class does not implement ``_update`` (even with no grads).
+        ValueError
+            If a gradient does not have its parameter's shape.
+        """
+        if type(self)._update is Optimizer._update:
+            raise NotImplementedError(f"{type(self).__name__} must implement _update")
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                if grad.shape != p.data.shape:
+                    raise ValueError(
+                        f"`grad` of {p!r} must have the parameter's shape "
+                        f"{p.data.shape}, got {grad.shape}"
+                    )
+                state = self.state.get(p)
+                if state is None:
+                    # Kept only once the update puts something in it (SGD
+                    # without momentum keeps no state, as torch's).
+                    state = {}
+                    self._update(p, grad, state, group)
+                    if state:
+                        self.state[p] = state
+                else:
+                    self._update(p, grad, state, group)
+        return loss
+
+    def _update(
+        self,
+        p: Parameter,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+    ) -> None:
+        """Update ``p.data`` in place from ``grad``, reading and writing ``state``.
+
+        ``state`` is ``p``'s state dict (empty on its first update); ``group``
+        holds the hyperparameters of ``p``'s group.
+        """
+        raise NotImplementedError
 
     def _scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
         """A work array shaped and typed like ``like``; contents undefined.

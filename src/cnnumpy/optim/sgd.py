@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from cnnumpy.optim.optimizer import (
-    Optimizer,
-    check_nonnegative,
-    check_real,
-)
-from cnnumpy.validation import check_bool
+from cnnumpy.nn.parameter import Parameter
+from cnnumpy.optim.optimizer import Optimizer
+from cnnumpy.validation import check_bool, check_real
 
 
 class SGD(Optimizer):
@@ -92,9 +89,9 @@ class SGD(Optimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
-        check_nonnegative("momentum", group["momentum"])
-        check_real("dampening", group["dampening"])
-        check_nonnegative("weight_decay", group["weight_decay"])
+        check_real(group["momentum"], "momentum", minimum=0)
+        check_real(group["dampening"], "dampening")
+        check_real(group["weight_decay"], "weight_decay", minimum=0)
         check_bool(group["nesterov"], "nesterov")
         check_bool(group["maximize"], "maximize")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
@@ -103,60 +100,49 @@ class SGD(Optimizer):
                 f"momentum={group['momentum']}, dampening={group['dampening']}"
             )
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient.
+    def _update(
+        self,
+        p: Parameter,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+    ) -> None:
+        """One SGD step of ``p``, following torch's single-tensor kernel."""
+        # Python floats: NumPy scalars would promote float32 arrays.
+        lr = float(group["lr"])
+        momentum = float(group["momentum"])
+        dampening = float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        maximize = group["maximize"]
+        g = grad
+        if weight_decay != 0:
+            # weight_decay * p - grad is bit for bit -grad + weight_decay * p
+            g = np.multiply(p.data, weight_decay, out=self._scratch(p.data, 1))
+            if maximize:
+                g -= grad
+            else:
+                g += grad
+        elif maximize:
+            g = np.negative(grad, out=self._scratch(p.data, 1))
 
-        Parameters
-        ----------
-        closure : callable, optional
-            Recomputes the loss (and the gradients) before the update.
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(
+                    g, dtype=p.data.dtype, copy=True
+                )
+            else:
+                buf *= momentum
+                if dampening == 0:
+                    buf += g
+                else:
+                    tmp = self._scratch(p.data, 0)
+                    buf += np.multiply(g, 1 - dampening, out=tmp)
+            if group["nesterov"]:
+                g_new = np.multiply(buf, momentum, out=self._scratch(p.data, 0))
+                g_new += g
+                g = g_new
+            else:
+                g = buf
 
-        Returns
-        -------
-        object
-            What ``closure`` returned, or None.
-        """
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            # Python floats: NumPy scalars would promote float32 arrays.
-            lr = float(group["lr"])
-            momentum = float(group["momentum"])
-            dampening = float(group["dampening"])
-            weight_decay = float(group["weight_decay"])
-            nesterov = group["nesterov"]
-            maximize = group["maximize"]
-            for p, grad in self._grads(group):
-                g = grad
-                if weight_decay != 0:
-                    # weight_decay * p - grad is bit for bit -grad + weight_decay * p
-                    g = np.multiply(p.data, weight_decay, out=self._scratch(p.data, 1))
-                    if maximize:
-                        g -= grad
-                    else:
-                        g += grad
-                elif maximize:
-                    g = np.negative(grad, out=self._scratch(p.data, 1))
-
-                if momentum != 0:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = np.array(
-                            g, dtype=p.data.dtype, copy=True
-                        )
-                    else:
-                        buf *= momentum
-                        if dampening == 0:
-                            buf += g
-                        else:
-                            tmp = self._scratch(p.data, 0)
-                            buf += np.multiply(g, 1 - dampening, out=tmp)
-                    if nesterov:
-                        g_new = np.multiply(buf, momentum, out=self._scratch(p.data, 0))
-                        g_new += g
-                        g = g_new
-                    else:
-                        g = buf
-
-                p.data += np.multiply(g, -lr, out=self._scratch(p.data, 0))
-        return loss
+        p.data += np.multiply(g, -lr, out=self._scratch(p.data, 0))

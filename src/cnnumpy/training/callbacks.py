@@ -9,10 +9,18 @@ the same decisions as one that never stopped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnumpy.validation import check_int
+from cnnumpy.validation import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_str,
+)
 
 __all__ = ["BestCheckpoint", "Callback", "EarlyStopping", "FitState"]
 
@@ -102,9 +110,21 @@ class Callback:
         """When `fit` returns, also after a stop."""
 
 
+def check_callbacks(callbacks: object) -> list[Callback]:
+    """``callbacks`` as a list, each a `Callback`."""
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            "`callbacks` must be an iterable of Callback, got "
+            f"{type(callbacks).__name__} {callbacks!r}"
+        )
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        check_instance(cb, f"callbacks[{i}]", Callback, "a Callback")
+    return callbacks
+
+
 def _check_mode(monitor: str, mode: str) -> str:
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}")
+    check_choice(mode, "mode", ("auto", "min", "max"))
     if mode == "auto":
         return "max" if "accuracy" in monitor else "min"
     return mode
@@ -114,13 +134,9 @@ class _Monitor(Callback):
     """Tracks the best value of one history entry; replays history on resume."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
-        if not isinstance(monitor, str):
-            raise TypeError(f"`monitor` must be a str, got {type(monitor).__name__}")
-        if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
-            raise ValueError(f"`min_delta` must be a number >= 0, got {min_delta!r}")
-        self.monitor = monitor
+        self.monitor = check_str(monitor, "monitor")
         self.mode = _check_mode(monitor, mode)
-        self.min_delta = float(min_delta)
+        self.min_delta = check_real(min_delta, "min_delta", minimum=0)
         self.best: float | None = None
         self.best_epoch = 0
         self.wait = 0
@@ -203,8 +219,7 @@ class BestCheckpoint(_Monitor):
         mode: str = "auto",
         min_delta: float = 0.0,
     ) -> None:
-        if not callable(save):
-            raise TypeError(f"`save` must be callable, got {type(save).__name__}")
+        check_callable(save, "save")
         super().__init__(monitor, mode, min_delta)
         self.save = save
 

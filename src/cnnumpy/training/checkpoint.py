@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnumpy.validation import check_instance, check_path
+
 __all__ = [
     "FORMAT",
     "VERSION",
@@ -138,9 +140,8 @@ def save_checkpoint(path: str | Path, tree: dict[str, Any]) -> Path:
     >>> tree["w"], tree["epoch"]
     (array([0., 1., 2.]), 2)
     """
-    if not isinstance(tree, dict):
-        raise TypeError(f"`tree` must be a dict, got {type(tree).__name__}")
-    path = Path(path)
+    path = Path(check_path(path, "path"))
+    check_instance(tree, "tree", dict, "a dict")
     if not path.parent.is_dir():
         raise FileNotFoundError(
             f"checkpoint folder {str(path.parent)!r} does not exist"
@@ -171,7 +172,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         The file is not a cnnumpy checkpoint: not an npz archive, truncated,
         holds pickled objects, lacks the metadata or has a newer version.
     """
-    path = Path(path)
+    path = Path(check_path(path, "path"))
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     where = f"checkpoint {str(path)!r}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from cnnumpy.validation import (
     check_bool,
     check_choice,
     check_int,
+    check_path,
     check_real,
 )
 
@@ -83,11 +83,8 @@ class TrainConfig:
         check_choice(self.impl, "impl", IMPLS)
         for name in ("data_dir", "cache_dir", "out", "resume"):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, (str, os.PathLike)):
-                raise TypeError(
-                    f"`{name}` must be a path (str or os.PathLike) or None, "
-                    f"got {type(value).__name__} {value!r}"
-                )
+            if value is not None:
+                check_path(value, name)
         check_bool(self.download, "download")
         check_bool(self.plots, "plots")
 
@@ -130,6 +127,7 @@ def resume_config(path: str | Path, **changes: Any) -> TrainConfig:
         ``cache_dir``, ``download``, ``plots``. Others may be given only with
         the value the checkpoint has.
     """
+    check_path(path, "path")
     known = {f.name for f in fields(TrainConfig)} - {"resume"}
     unknown = sorted(set(changes) - known)
     if unknown:

@@ -29,8 +29,14 @@ from cnnumpy import functional as F
 from cnnumpy import nn
 from cnnumpy.data import DataLoader, Dataset
 from cnnumpy.optim import Optimizer
-from cnnumpy.training.callbacks import BestCheckpoint, Callback, EarlyStopping, FitState
-from cnnumpy.validation import check_int
+from cnnumpy.training.callbacks import (
+    BestCheckpoint,
+    Callback,
+    EarlyStopping,
+    FitState,
+    check_callbacks,
+)
+from cnnumpy.validation import check_instance, check_int
 
 __all__ = [
     "BestCheckpoint",
@@ -50,10 +56,7 @@ log = logging.getLogger(__name__)
 
 
 def _check_dataset(data: object, name: str) -> Dataset:
-    if not isinstance(data, Dataset):
-        raise TypeError(
-            f"`{name}` must be a cnnumpy.data.Dataset, got {type(data).__name__}"
-        )
+    check_instance(data, name, Dataset, "a cnnumpy.data.Dataset")
     if len(data) == 0:
         raise ValueError(f"`{name}` must hold at least one image, got 0")
     if data.images.dtype.kind != "f":
@@ -62,6 +65,10 @@ def _check_dataset(data: object, name: str) -> Dataset:
             f"Dataset.normalized), got {data.images.dtype}"
         )
     return data
+
+
+def _check_model(model: object) -> nn.Module:
+    return check_instance(model, "model", nn.Module, "an nn.Module")
 
 
 def fit(
@@ -107,22 +114,18 @@ def fit(
         (with ``val``), ``lr``, ``seconds``, ``images_per_second``.
         ``state.batch > 0`` means a callback stopped it inside an epoch.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"`optimizer` must be a cnnumpy.optim.Optimizer, got "
-            f"{type(optimizer).__name__}"
-        )
+    _check_model(model)
+    check_instance(optimizer, "optimizer", Optimizer, "a cnnumpy.optim.Optimizer")
     train = _check_dataset(train, "train")
     if val is not None:
         val = _check_dataset(val, "val")
     epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed)
-    callbacks = list(callbacks)
+    callbacks = check_callbacks(callbacks)
     state = FitState() if state is None else state
-    if not isinstance(state, FitState):
-        raise TypeError(f"`state` must be a FitState, got {type(state).__name__}")
+    check_instance(state, "state", FitState, "a FitState")
     if state.batch >= len(loader):
         raise ValueError(
             f"`state.batch` (={state.batch}) must be below the {len(loader)} "
@@ -322,10 +325,9 @@ def predict_proba(
     Runs in evaluation mode and restores the model's mode afterwards.
     Returns an (N, K) array in the model's dtype.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
+    _check_model(model)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    images = np.asarray(images)
+    check_instance(images, "images", np.ndarray, "a numpy.ndarray")
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(
             f"`images` must be a non-empty (N, C, H, W) array, got shape {images.shape}"
@@ -352,6 +354,7 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 1000) -> Evaluat
     batch_size : int
         Images per forward pass (memory only: results do not depend on it).
     """
+    _check_model(model)
     data = _check_dataset(data, "data")
     probs = predict_proba(model, data.images, batch_size)
     k = probs.shape[1]

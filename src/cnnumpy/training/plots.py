@@ -15,14 +15,20 @@ the number of panels it drew.
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.extras import MAX_LABELS, matplotlib_classes
+from cnnumpy.extras import MAX_LABELS
+from cnnumpy.training._figure import figure, grid_shape, save
+from cnnumpy.training._plot_inputs import (
+    check_class_names,
+    check_history,
+    check_labels,
+    real_array,
+)
+from cnnumpy.validation import check_int
 
 __all__ = [
     "plot_confusion_matrix",
@@ -31,168 +37,8 @@ __all__ = [
     "plot_misclassified",
 ]
 
-HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy")
 # A curve with at most this many points gets a marker on each: one epoch is a dot.
 MAX_MARKERS = 50
-
-
-# -- validation ------------------------------------------------------------------
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool
-    )
-
-
-def _class_names(class_names: object, count: int | None = None) -> list[str]:
-    """``class_names`` as a list of str, ``count`` long when given."""
-    if isinstance(class_names, np.ndarray):
-        class_names = class_names.tolist()
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-        raise TypeError(
-            f"`class_names` must be a sequence of str, got {type(class_names).__name__}"
-        )
-    for k, name in enumerate(class_names):
-        if not isinstance(name, str):
-            raise TypeError(
-                f"`class_names[{k}]` must be a str, got {type(name).__name__}"
-            )
-    if count is not None and len(class_names) != count:
-        raise ValueError(
-            f"`class_names` must have one name per class of `matrix` ({count}), "
-            f"got {len(class_names)}"
-        )
-    return list(class_names)
-
-
-def _real_array(x: object, name: str) -> np.ndarray:
-    """``x`` as an array of finite real numbers (integer or floating dtype)."""
-    a = np.asarray(x)
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise TypeError(
-            f"`{name}` must be an array of real numbers, got {type(x).__name__} "
-            f"of dtype {a.dtype}"
-        )
-    if not np.isfinite(a).all():
-        raise ValueError(f"`{name}` must be finite, got NaN or infinite values")
-    return a
-
-
-def _labels(labels: object, name: str, n: int, k: int) -> np.ndarray:
-    """``labels`` as a 1-D int array of ``n`` class indices in ``[0, k)``."""
-    a = np.asarray(labels)
-    if a.size == 0 and a.ndim == 1:
-        a = a.astype(np.int64)  # np.asarray([]) is float64; empty is still labels
-    if not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"`{name}` must hold integer class indices, got {a.dtype}")
-    if a.shape != (n,):
-        raise ValueError(
-            f"`{name}` must have one label per image, shape ({n},), got {a.shape}"
-        )
-    if n and (a.min() < 0 or a.max() >= k):
-        raise ValueError(
-            f"`{name}` must lie in [0, {k}) (one per class name), "
-            f"got values in [{a.min()}, {a.max()}]"
-        )
-    return a
-
-
-def _history(history: object) -> list[Mapping]:
-    """Check the per-epoch dicts of :func:`plot_history`."""
-    if not isinstance(history, (list, tuple)):
-        raise TypeError(
-            f"`history` must be a list of per-epoch dicts, got {type(history).__name__}"
-        )
-    if not history:
-        raise ValueError("`history` must hold at least one epoch, got an empty list")
-    previous = 0
-    for e, row in enumerate(history):
-        if not isinstance(row, Mapping):
-            raise TypeError(f"`history[{e}]` must be a dict, got {type(row).__name__}")
-        missing = [key for key in HISTORY_KEYS if key not in row]
-        if missing:
-            raise ValueError(
-                f"`history[{e}]` must have the keys {HISTORY_KEYS}, "
-                f"got {tuple(row)} (missing {', '.join(missing)})"
-            )
-        epoch = row["epoch"]
-        if not _is_int(epoch):
-            raise TypeError(f"`history[{e}]['epoch']` must be an int, got {epoch!r}")
-        if epoch <= previous:
-            raise ValueError(
-                f"`history[{e}]['epoch']` must be an int > {previous} "
-                f"(1-based, increasing), got {epoch!r}"
-            )
-        previous = epoch
-        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-            value = row.get(key)
-            if value is None:
-                continue
-            if not _is_real(value):
-                raise TypeError(
-                    f"`history[{e}][{key!r}]` must be a real number, got {value!r}"
-                )
-            if key.endswith("accuracy") and not 0 <= value <= 1:
-                raise ValueError(
-                    f"`history[{e}][{key!r}]` must lie in [0, 1], got {value!r}"
-                )
-    return list(history)
-
-
-def _image_path(path: object, canvas_class: type) -> Path:
-    """``path`` as a Path whose suffix names a format matplotlib can write."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`path` must be a str or a Path, got {type(path).__name__}")
-    path = Path(path)
-    formats = canvas_class.get_supported_filetypes()
-    if path.suffix[1:].lower() not in formats:
-        raise ValueError(
-            f"`path` must end in an image suffix ({', '.join(sorted(formats))}), "
-            f"got {str(path)!r}"
-        )
-    return path
-
-
-# -- drawing ---------------------------------------------------------------------
-
-
-def _figure(path: object, figsize: tuple[float, float]):
-    """A constrained-layout figure on an Agg canvas, and ``path`` checked."""
-    Figure, FigureCanvasAgg, _ = matplotlib_classes()
-    path = _image_path(path, FigureCanvasAgg)
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, path
-
-
-def _save(fig, path: Path) -> None:
-    """Write ``fig`` to ``path`` atomically: a temporary file, then a rename.
-
-    The temporary file sits in the same folder (so the rename is atomic) and ends
-    in ``.tmp`` plus the suffix of ``path`` (so matplotlib keeps the format). It is
-    removed if drawing fails; an older ``path`` then stays untouched.
-    """
-    tmp = path.with_name(f"{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    # O_EXCL: never write over someone else's file; mode 0o666 under the umask,
-    # so the final image gets the permissions a plain open() would give it.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _grid_shape(n: int) -> tuple[int, int]:
-    """Rows and columns of a near-square grid of ``n >= 1`` panels."""
-    cols = math.ceil(math.sqrt(n))
-    return math.ceil(n / cols), cols
 
 
 def _curve(ax, history: list[Mapping], key: str, label: str) -> None:
@@ -242,8 +88,8 @@ def plot_history(path: str | Path, history: Sequence[Mapping[str, float]]) -> in
     ...     plot_history(Path(folder) / "history.png", history)
     2
     """
-    history = _history(history)
-    fig, path = _figure(path, (10.0, 4.0))
+    history = check_history(history)
+    fig, path = figure(path, (10.0, 4.0))
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     first, last = history[0]["epoch"], history[-1]["epoch"]
@@ -272,7 +118,7 @@ def plot_history(path: str | Path, history: Sequence[Mapping[str, float]]) -> in
         axes[0].set_title(f"loss (not finite at epoch {where})")
     plural = "" if len(history) == 1 else "s"
     fig.suptitle(f"training history, {len(history)} epoch{plural}")
-    _save(fig, path)
+    save(fig, path)
     return 2
 
 
@@ -318,12 +164,12 @@ def plot_confusion_matrix(
     if m.min() < 0:
         raise ValueError(f"`matrix` must hold counts >= 0, got {m.min()}")
     K = len(m)
-    names = _class_names(class_names, K)
+    names = check_class_names(class_names, K)
     total, correct = int(m.sum()), int(np.trace(m))
     accuracy = f"{correct / total:.2%}" if total else "n/a"
 
     side = min(4.0 + 0.45 * K, 20.0)
-    fig, path = _figure(path, (side + 1.0, side))
+    fig, path = figure(path, (side + 1.0, side))
     ax = fig.subplots()
     vmax = max(int(m.max()), 1)
     image = ax.imshow(m, cmap="Blues", vmin=0, vmax=vmax)
@@ -342,7 +188,7 @@ def plot_confusion_matrix(
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"confusion matrix: accuracy {accuracy} ({correct}/{total})")
-    _save(fig, path)
+    save(fig, path)
     return 1
 
 
@@ -400,7 +246,7 @@ def plot_misclassified(
     ...     plot_misclassified(path, x[wrong], y[wrong], pred[wrong], ["a", "b", "c"])
     3
     """
-    x = _real_array(images, "images")
+    x = real_array(images, "images")
     if not (x.ndim == 3 or (x.ndim == 4 and x.shape[1] in (1, 3))):
         raise ValueError(
             "`images` must have shape (N, H, W), (N, 1, H, W) or (N, 3, H, W), "
@@ -408,22 +254,19 @@ def plot_misclassified(
         )
     if x.ndim == 4:
         x = x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)  # (N, H, W[, 3])
-    names = _class_names(class_names)
-    truth = _labels(true_labels, "true_labels", len(x), len(names))
-    predicted = _labels(predicted_labels, "predicted_labels", len(x), len(names))
-    if not _is_int(max_images):
-        raise TypeError(f"`max_images` must be an int, got {max_images!r}")
-    if max_images < 1:
-        raise ValueError(f"`max_images` must be an int >= 1, got {max_images!r}")
+    names = check_class_names(class_names)
+    truth = check_labels(true_labels, "true_labels", len(x), len(names))
+    predicted = check_labels(predicted_labels, "predicted_labels", len(x), len(names))
+    max_images = check_int(max_images, "max_images", minimum=1)
 
-    n = min(len(x), int(max_images))
+    n = min(len(x), max_images)
     if n == 0:
-        fig, path = _figure(path, (4.0, 2.0))
+        fig, path = figure(path, (4.0, 2.0))
         fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
-        _save(fig, path)
+        save(fig, path)
         return 0
-    rows, cols = _grid_shape(n)
-    fig, path = _figure(path, (1.9 * cols, 2.0 * rows + 0.4))
+    rows, cols = grid_shape(n)
+    fig, path = figure(path, (1.9 * cols, 2.0 * rows + 0.4))
     for k, ax in enumerate(fig.subplots(rows, cols, squeeze=False).flat):
         ax.set_axis_off()
         if k >= n:
@@ -434,7 +277,7 @@ def plot_misclassified(
         ax.imshow(scaled, cmap="gray", vmin=0.0, vmax=1.0)  # RGB ignores cmap
         ax.set_title(f"true {names[truth[k]]} / pred {names[predicted[k]]}", fontsize=8)
     fig.suptitle(f"misclassified: {n} of {len(x)} shown")
-    _save(fig, path)
+    save(fig, path)
     return n
 
 
@@ -469,7 +312,7 @@ def plot_filters(path: str | Path, weight: np.ndarray) -> int:
     absolute value drawn, so that filters compare with one another and white
     means zero.
     """
-    w = _real_array(weight, "weight")
+    w = real_array(weight, "weight")
     if w.ndim != 4 or w.size == 0:
         raise ValueError(
             f"`weight` must be a non-empty 4-D array (F, C, kH, kW), got {w.shape}"
@@ -478,8 +321,8 @@ def plot_filters(path: str | Path, weight: np.ndarray) -> int:
     shown = w[:, 0] if C == 1 else w.mean(axis=1)  # (F, kH, kW)
     vmax = float(np.abs(shown).max()) or 1.0
 
-    rows, cols = _grid_shape(F)
-    fig, path = _figure(path, (1.3 * cols + 1.2, 1.3 * rows + 0.6))
+    rows, cols = grid_shape(F)
+    fig, path = figure(path, (1.3 * cols + 1.2, 1.3 * rows + 0.6))
     axes = fig.subplots(rows, cols, squeeze=False)
     for f, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -489,5 +332,5 @@ def plot_filters(path: str | Path, weight: np.ndarray) -> int:
     fig.colorbar(image, ax=axes, shrink=0.8)
     what = "" if C == 1 else f", mean over the {C} input channels"
     fig.suptitle(f"{F} filters {kH}x{kW}{what}")
-    _save(fig, path)
+    save(fig, path)
     return F

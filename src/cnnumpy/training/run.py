@@ -33,12 +33,13 @@ from cnnumpy.training.callbacks import (
     Callback,
     EarlyStopping,
     FitState,
+    check_callbacks,
 )
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
 from cnnumpy.training.loop import Evaluation, evaluate, fit
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
-from cnnumpy.validation import check_int, check_real
+from cnnumpy.validation import check_callable, check_instance, check_int, check_real
 
 __all__ = ["RunResult", "split_validation", "train_run"]
 
@@ -66,18 +67,15 @@ def split_validation(
     The validation part is ``round(fraction * len)`` images drawn at random
     with ``default_rng(seed)``; both parts keep the original order.
     """
-    if not isinstance(dataset, cdata.Dataset):
-        raise TypeError(
-            f"`dataset` must be a cnnumpy.data.Dataset, got {type(dataset).__name__}"
-        )
-    check_real(fraction, "val_fraction", minimum=0, below=1)
+    check_instance(dataset, "dataset", cdata.Dataset, "a cnnumpy.data.Dataset")
+    check_real(fraction, "fraction", minimum=0, below=1)
     check_int(seed, "seed", minimum=0)
     n_val = round(fraction * len(dataset))
     if n_val == 0:
         return dataset, None
     if n_val >= len(dataset):
         raise ValueError(
-            f"`val_fraction` (={fraction}) leaves no training images of {len(dataset)}"
+            f"`fraction` (={fraction}) leaves no training images of {len(dataset)}"
         )
     chosen = np.random.default_rng(seed).permutation(len(dataset))[:n_val]
     is_val = np.zeros(len(dataset), dtype=bool)
@@ -301,8 +299,10 @@ def train_run(
     -------
     RunResult
     """
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"`config` must be a TrainConfig, got {type(config).__name__}")
+    check_instance(config, "config", TrainConfig, "a TrainConfig")
+    callbacks = check_callbacks(callbacks)
+    if progress is not None:
+        check_callable(progress, "progress")
     tree = None
     if config.resume is not None:
         config, tree = resumed_config(config)

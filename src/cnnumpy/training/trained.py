@@ -27,11 +27,12 @@ from cnnumpy import nn
 from cnnumpy.data import Dataset
 from cnnumpy.data.dataset import normalize
 from cnnumpy.models import create_model
+from cnnumpy.nn.impl import check_impl
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import FitState
 from cnnumpy.training.checkpoint import CheckpointError, load_checkpoint
 from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
-from cnnumpy.validation import check_int
+from cnnumpy.validation import check_instance, check_int, check_path
 
 __all__ = ["TrainedModel", "load_trained", "restore_rngs", "rng_states"]
 
@@ -178,11 +179,7 @@ class TrainedModel:
 
     def evaluate(self, dataset: Dataset) -> Evaluation:
         """`cnnumpy.training.evaluate` on a raw (uint8) data set, normalized here."""
-        if not isinstance(dataset, Dataset):
-            raise TypeError(
-                f"`dataset` must be a cnnumpy.data.Dataset, got "
-                f"{type(dataset).__name__}"
-            )
+        check_instance(dataset, "dataset", Dataset, "a cnnumpy.data.Dataset")
         k = len(self.class_names)
         if len(dataset.class_names) > k:
             raise ValueError(
@@ -202,11 +199,17 @@ def load_trained(path: str | Path, impl: str = "im2col") -> TrainedModel:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a path or ``impl`` not a str.
+    ValueError
+        If ``impl`` is not ``'im2col'`` or ``'naive'``.
     FileNotFoundError
         No such file.
     CheckpointError
         Not a checkpoint, or one without a model and its data description.
     """
+    check_path(path, "path")
+    check_impl(impl)
     tree = load_checkpoint(path)
     where = f"checkpoint {str(path)!r}"
     model = build_model(tree, where, impl)

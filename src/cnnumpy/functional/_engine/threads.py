@@ -26,6 +26,7 @@ import numpy as np
 
 from cnnumpy.functional._engine import gauge
 from cnnumpy.functional._engine.blas import blas_single_thread
+from cnnumpy.validation import check_int
 
 __all__ = [
     "elementwise",
@@ -87,11 +88,7 @@ def set_num_threads(num_threads: int) -> None:
         If ``num_threads`` is not an int >= 1.
     """
     global _num_threads
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
-        raise TypeError(f"`num_threads` must be an int, got {num_threads!r}")
-    if num_threads < 1:
-        raise ValueError(f"`num_threads` must be >= 1, got {num_threads}")
-    _num_threads = int(num_threads)
+    _num_threads = check_int(num_threads, "num_threads", minimum=1)
 
 
 class _Worker:
