@@ -75,7 +75,7 @@ def conv2d_forward(
     Raises
     ------
     TypeError, ValueError
-        On a bad argument (see ``cnnumpy.functional._checks.conv_geometry``).
+        On a bad argument (see ``cnnumpy.functional.geometry.conv_geometry``).
 
     Notes
     -----

@@ -71,7 +71,7 @@ def max_pool2d_forward(
     Raises
     ------
     TypeError, ValueError
-        On a bad argument (see ``cnnumpy.functional._checks.pool_geometry``).
+        On a bad argument (see ``cnnumpy.functional.geometry.pool_geometry``).
 
     Notes
     -----
@@ -203,7 +203,7 @@ def avg_pool2d_forward(
     Raises
     ------
     TypeError, ValueError
-        On a bad argument (see ``cnnumpy.functional._checks.pool_geometry``).
+        On a bad argument (see ``cnnumpy.functional.geometry.pool_geometry``).
 
     Notes
     -----

@@ -24,7 +24,7 @@ from cnnumpy.validation import (
 
 __all__ = ["BestCheckpoint", "Callback", "EarlyStopping", "FitState"]
 
-log = logging.getLogger("cnnumpy.train")
+log = logging.getLogger(__name__)
 
 
 @dataclass

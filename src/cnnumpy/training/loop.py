@@ -3,7 +3,7 @@
 The callbacks and `FitState` live in `cnnumpy.training.callbacks`.
 
 No argument parsing and no printing here: `fit` reports through callbacks and
-the ``cnnumpy.train`` logger. The command line (``cnnumpy train``) adds the
+the ``cnnumpy.training`` loggers. The command line (``cnnumpy train``) adds the
 progress bar, the checkpoints and the run folder on top.
 
 Resuming is exact. The shuffled order of epoch ``e`` depends only on
@@ -30,24 +30,13 @@ from cnnumpy import nn
 from cnnumpy.data import DataLoader, Dataset
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import (
-    BestCheckpoint,
     Callback,
-    EarlyStopping,
     FitState,
     check_callbacks,
 )
 from cnnumpy.validation import check_instance, check_int
 
-__all__ = [
-    "BestCheckpoint",
-    "Callback",
-    "EarlyStopping",
-    "Evaluation",
-    "FitState",
-    "evaluate",
-    "fit",
-    "predict_proba",
-]
+__all__ = ["Evaluation", "evaluate", "fit", "predict_proba"]
 
 log = logging.getLogger(__name__)
 
