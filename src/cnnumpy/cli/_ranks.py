@@ -9,7 +9,6 @@ abort ends this rank before the message is repeated.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
 import time
@@ -31,16 +30,16 @@ def fail(code: int, text: str) -> int:
         print(text, file=sys.stderr)
         return code
     rank = environment_rank()
+    try:
+        comm = world()  # MPI starts on every rank alike: abort needs it started
+    except ImportError:
+        if rank == 0:  # it says how to install mpi4py; nothing waits for us
+            print(text, file=sys.stderr)
+        return code
     if rank != 0:
-        if importlib.util.find_spec("mpi4py") is None:
-            return code  # rank 0 says how to install it; nothing waits for us
         time.sleep(GRACE)
         text = f"{text} (rank {rank})"
     print(text, file=sys.stderr, flush=True)
-    try:
-        comm = world()
-    except ImportError:
-        return code
     comm.abort(code)
     return code
 

@@ -68,29 +68,35 @@ class Communicator:
     ----------
     rank, size : int
         This process's index and the number of ranks.
-    local_size : int
-        Ranks on this machine (those that share its memory).
     """
 
     def __init__(self, mpi_comm: Any = None) -> None:
         self._comm = mpi_comm
         if mpi_comm is None:
-            self.rank, self.size, self.local_size = 0, 1, 1
+            self.rank, self.size, self._local_size = 0, 1, 1
             return
-        try:
-            from mpi4py import MPI
-        except ImportError as err:
-            raise ImportError(f"MPI needs mpi4py: {MPI_EXTRA}") from err
-        if not isinstance(mpi_comm, MPI.Comm):
+        if not type(mpi_comm).__module__.startswith("mpi4py"):
             raise TypeError(
                 f"`mpi_comm` must be an mpi4py.MPI.Comm or None, got "
                 f"{type(mpi_comm).__name__}"
             )
+        from mpi4py import MPI  # loaded already: it made mpi_comm
+
         self._mpi = MPI
         self.rank, self.size = mpi_comm.Get_rank(), mpi_comm.Get_size()
-        local = mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
-        self.local_size = local.Get_size()
-        local.Free()
+        self._local_size: int | None = None
+
+    @property
+    def local_size(self) -> int:
+        """Ranks on this machine (those that share its memory).
+
+        Collective the first time: every rank must ask.
+        """
+        if self._local_size is None:
+            local = self._comm.Split_type(self._mpi.COMM_TYPE_SHARED)
+            self._local_size = local.Get_size()
+            local.Free()
+        return self._local_size
 
     @property
     def is_root(self) -> bool:
@@ -101,7 +107,10 @@ class Communicator:
         return f"Communicator(rank={self.rank}, size={self.size})"
 
     def default_threads(self) -> int:
-        """The engine threads for this rank: its share of the machine's cores."""
+        """The engine threads for this rank: its share of the machine's cores.
+
+        Collective the first time (see `local_size`).
+        """
         return max(1, _usable_cpus() // self.local_size)
 
     def part(self, n: int) -> slice:
@@ -145,6 +154,20 @@ class Communicator:
                 raise TypeError(f"flag {i} must be a bool, got {flag!r}")
         buffer = np.array(flags, dtype=np.int32)
         return tuple(bool(v) for v in self.allreduce(buffer, "max"))
+
+    def same(self, *values: int) -> bool:
+        """Whether every rank passed the same ints (one ``Allreduce`` of max).
+
+        Examples
+        --------
+        >>> Communicator().same(60000, 100)
+        True
+        """
+        for i, value in enumerate(values):
+            check_int(value, f"values[{i}]", minimum=-(2**62), maximum=2**62)
+        mine = np.array(values, dtype=np.int64)
+        found = self.allreduce(np.concatenate([mine, -mine]), "max")
+        return bool(np.array_equal(found[: len(mine)], -found[len(mine) :]))
 
     def allgather_rows(self, part: np.ndarray, n: int) -> np.ndarray:
         """The ``n`` rows of which each rank holds its `part` ``(n_rank, ...)``.

@@ -109,13 +109,15 @@ def weights_checksum(params: Iterable[Parameter]) -> int:
     Bits rather than values, so it tells apart weights that differ in the last
     bit, and costs one pass over them.
     """
-    total = np.uint64(0)
+    total, offset = np.uint64(0), 1
     for p in _check_params(params):
         data = np.ascontiguousarray(p.data)
         bits = data.view(np.uint32 if data.itemsize == 4 else np.uint64).reshape(-1)
-        weights = np.arange(1, len(bits) + 1, dtype=np.uint64)  # order counts
+        # Each element's bits times its position: the order counts too.
+        place = np.arange(offset, offset + len(bits), dtype=np.uint64)
+        offset += len(bits)
         with np.errstate(over="ignore"):
-            total += (bits.astype(np.uint64) * weights).sum(dtype=np.uint64)
+            total += (bits.astype(np.uint64) * place).sum(dtype=np.uint64)
     return int(total)
 
 
@@ -134,11 +136,7 @@ def check_weights_agree(
     if not isinstance(when, str):
         raise TypeError(f"`when` must be a str, got {type(when).__name__}")
     checksum = weights_checksum(params)
-    # Two halves in int64, so that MAX and MIN compare the exact bits.
-    low, high = checksum & 0xFFFFFFFF, checksum >> 32
-    found = np.array([low, high, -low, -high], dtype=np.int64)
-    comm.allreduce(found, "max")
-    if found[0] != -found[2] or found[1] != -found[3]:
+    if not comm.same(checksum & 0xFFFFFFFF, checksum >> 32):  # halves fit int64
         raise RuntimeError(
             f"the {comm.size} ranks' weights differ {when} (checksum of rank "
             f"{comm.rank}: {checksum:#018x}): the ranks no longer train one model"

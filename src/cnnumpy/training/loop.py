@@ -144,6 +144,15 @@ def fit(
             f"`comm` must be a cnnumpy.distributed.Communicator or None, got "
             f"{type(comm).__name__}"
         )
+    if comm is not None and not comm.same(
+        len(train), batch_size, epochs, state.epoch, state.batch
+    ):
+        raise ValueError(
+            f"the {comm.size} ranks must call fit alike: rank {comm.rank} has "
+            f"{len(train)} training images, batch_size {batch_size}, epochs "
+            f"{epochs}, and is at epoch {state.epoch}, batch {state.batch}, "
+            "which another rank has not (the same data and flags on every host?)"
+        )
     state.stop = state.interrupted = False
     state.batches, state.epochs = len(loader), epochs
     for cb in callbacks:
