@@ -488,3 +488,24 @@ def test_a_bad_flag_is_reported_once(tmp_path):
     code, out, err = ranks(3, [*CLI, "--epochs", "0"], tmp_path)
     assert code == 2
     assert err.count("cnnumpy: error: argument --epochs") == 1, err
+
+
+def _docstring_example() -> str:
+    """The loop in `cnnumpy.distributed`'s docstring, as a script."""
+    doc = distributed.__doc__ or ""
+    lines = []
+    for line in doc.split("::\n\n", 1)[1].splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    return "\n".join(lines)
+
+
+@needs_mpi
+def test_the_loop_of_the_docstring_runs_on_two_ranks(tmp_path):
+    (tmp_path / "loop.py").write_text(_docstring_example())
+    code, out, err = ranks(2, ["loop.py"], tmp_path)
+    assert code == 0, err
+    losses = [float(line.split()[1]) for line in out.splitlines()]
+    assert len(losses) == 40  # 4,000 images in batches of 100, rank 0 alone
+    assert losses[-1] < losses[0] / 2
