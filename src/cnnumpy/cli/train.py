@@ -111,7 +111,9 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a model (LeNet-5 on the MNIST sample by default)",
         description="Train a model and write best.npz, last.npz, metrics.json, "
-        "history.csv and plots to the run folder.",
+        "history.csv and plots to the run folder. Under mpiexec -n N (the mpi "
+        "extra), N processes train one model, each on its part of every batch "
+        "with its share of its machine's CPUs (unless --threads).",
     )
     d = DEFAULTS
     p.add_argument("--model", choices=sorted(MODELS), help=f"(default: {d['model']})")
