@@ -455,8 +455,14 @@ def test_a_signal_stops_every_rank_after_one_batch_and_saves_once(
     assert "Traceback" not in stderr
     assert stdout.count("Continue with: mpiexec -n 2 cnnumpy train --resume") == 1
     assert stderr.count("stopping after this batch") <= 1  # rank 0's word
-    assert 1 <= load_checkpoint(out / "last.npz")["progress"]["epoch"] < 500
+    done = load_checkpoint(out / "last.npz")["progress"]["epoch"]
+    assert 1 <= done < 500
     assert not (out / "metrics.json").exists()
+    if where == "mpiexec":  # stopped inside an epoch, perhaps: go on with 3 ranks
+        args = [*CLI, "--resume", out / "last.npz", "--epochs", done + 1]
+        returncode, _, stderr = ranks(3, args, tmp_path)
+        assert returncode == 0, stderr
+        assert json.loads((out / "metrics.json").read_text())["epochs"] == done + 1
 
 
 @needs_mpi

@@ -108,7 +108,8 @@ def fit(
         rounding. The losses, accuracies and ``stop`` the callbacks see are
         the whole batch's, the same on every rank; the ranks' weights are
         checked to agree after each epoch. Every rank calls `fit` with the
-        same arguments.
+        same arguments. A layer that computes across the batch (batch norm)
+        sees each rank's part alone, as in PyTorch's DDP.
 
     Returns
     -------
