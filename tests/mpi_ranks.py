@@ -63,7 +63,7 @@ def main(out: Path) -> None:
     try:
         distributed.check_weights_agree(model.parameters(), comm, "in the test")
         caught = ""
-    except RuntimeError as err:
+    except distributed.RanksDisagreeError as err:
         caught = str(err)
     flags = np.array([comm.rank, comm.default_threads(), comm.local_size, bool(caught)])
     everyone = np.zeros((comm.size, 4), dtype=np.int64)

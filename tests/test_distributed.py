@@ -55,6 +55,7 @@ def test_one_process_communicator_returns_its_inputs():
     assert comm.allreduce(a) is a and a.tolist() == [0, 1, 2]
     assert comm.any(True, False) == (True, False)
     assert comm.same(1, 2)
+    comm.barrier()
     assert comm.allgather_rows(a, 3) is a
     assert comm.broadcast_text("runs/x") == "runs/x"
     assert comm.default_threads() == len(os.sched_getaffinity(0))

@@ -28,6 +28,7 @@ from cnnumpy.cli.explain import add_explain
 from cnnumpy.cli.predict import add_predict
 from cnnumpy.cli.summary import add_summary
 from cnnumpy.cli.train import add_train
+from cnnumpy.distributed import RanksDisagreeError
 from cnnumpy.functional import set_num_threads
 from cnnumpy.training.checkpoint import CheckpointError
 
@@ -62,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
         return fail(EXIT_INTERRUPTED, f"\n{PROG}: interrupted")
-    except (ValueError, TypeError, ImportError, OSError, CheckpointError) as err:
+    except (
+        ValueError,
+        TypeError,
+        ImportError,
+        OSError,
+        CheckpointError,
+        RanksDisagreeError,
+    ) as err:
         message = " ".join(str(err).split())  # one line, whatever the library said
         return fail(2, f"{PROG}: error: {message}")
     except Exception:  # a bug, or out of memory: the traceback, on every rank

@@ -42,6 +42,7 @@ aborts them all instead, as ``cnnumpy train`` does.
 from cnnumpy.distributed.comm import Communicator, split_batch, world
 from cnnumpy.distributed.gradients import (
     GradientAllreduce,
+    RanksDisagreeError,
     check_weights_agree,
     root_only,
     weights_checksum,
@@ -51,6 +52,7 @@ from cnnumpy.distributed.launch import environment_rank, launched_by_mpi
 __all__ = [
     "Communicator",
     "GradientAllreduce",
+    "RanksDisagreeError",
     "check_weights_agree",
     "environment_rank",
     "launched_by_mpi",

@@ -147,6 +147,10 @@ class Communicator:
             self._comm.Allreduce(self._mpi.IN_PLACE, array, op=mpi_op[op])
         return array
 
+    def barrier(self) -> None:
+        """Wait until every rank has called `barrier` (a one-number ``Allreduce``)."""
+        self.allreduce(np.zeros(1))
+
     def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag or-ed over the ranks: true everywhere if true on one rank."""
         for i, flag in enumerate(flags):

@@ -11,7 +11,17 @@ from cnnumpy.distributed.comm import Communicator
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.validation import check_real
 
-__all__ = ["GradientAllreduce", "check_weights_agree", "root_only", "weights_checksum"]
+__all__ = [
+    "GradientAllreduce",
+    "RanksDisagreeError",
+    "check_weights_agree",
+    "root_only",
+    "weights_checksum",
+]
+
+
+class RanksDisagreeError(RuntimeError):
+    """The ranks' weights differ: they no longer train one model."""
 
 
 def _check_comm(comm: object) -> Communicator:
@@ -128,7 +138,7 @@ def check_weights_agree(
 
     Raises
     ------
-    RuntimeError
+    RanksDisagreeError
         When a rank's weights differ from another's: the ranks no longer
         train one model (a rank skipped a step, or computes differently).
     """
@@ -137,7 +147,7 @@ def check_weights_agree(
         raise TypeError(f"`when` must be a str, got {type(when).__name__}")
     checksum = weights_checksum(params)
     if not comm.same(checksum & 0xFFFFFFFF, checksum >> 32):  # halves fit int64
-        raise RuntimeError(
+        raise RanksDisagreeError(
             f"the {comm.size} ranks' weights differ {when} (checksum of rank "
             f"{comm.rank}: {checksum:#018x}): the ranks no longer train one model"
         )

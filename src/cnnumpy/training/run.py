@@ -306,7 +306,9 @@ def train_run(
     comm : cnnumpy.distributed.Communicator, optional
         Train on all its ranks (see `fit`); every rank calls `train_run` with
         the same ``config``, rank 0 alone writes the run folder, and
-        ``metrics.json`` says how many ranks trained (``world_size``).
+        ``metrics.json`` says how many ranks trained (``world_size``). Every
+        rank reads the data and, with ``resume``, the checkpoint: on several
+        machines, keep them where each finds them (a shared file system).
 
     Returns
     -------
@@ -326,7 +328,13 @@ def train_run(
     # Rank 0 names the folder (a fresh one is named after the time).
     out = _out_folder(config, resuming=tree is not None) if ranks.is_root else None
     out = Path(ranks.broadcast_text(None if out is None else str(out)))
+    # Rank 0 loads first, so a download happens once, and the others (on its
+    # machine, or a shared file system) find the files.
+    if not ranks.is_root:
+        ranks.barrier()
     data = _prepare_data(config, progress)
+    if ranks.is_root:
+        ranks.barrier()
     run = (
         _new_training(config, data)
         if tree is None
