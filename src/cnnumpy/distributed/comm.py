@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cnnumpy.distributed.launch import launched_by_mpi
-from cnnumpy.validation import check_int
+from cnnumpy.validation import check_bool, check_choice, check_int
 
 __all__ = ["Communicator", "split_batch", "world"]
 
@@ -140,8 +140,7 @@ class Communicator:
         In place, one buffer ``Allreduce``; returns ``array``.
         """
         array = self._check_buffer(array, "array")
-        if op not in ("sum", "max", "min"):
-            raise ValueError(f"`op` must be one of 'sum', 'max', 'min', got {op!r}")
+        check_choice(op, "op", ("sum", "max", "min"))
         if self._comm is not None and self.size > 1:
             mpi_op = {"sum": self._mpi.SUM, "max": self._mpi.MAX, "min": self._mpi.MIN}
             self._comm.Allreduce(self._mpi.IN_PLACE, array, op=mpi_op[op])
@@ -154,8 +153,7 @@ class Communicator:
     def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag or-ed over the ranks: true everywhere if true on one rank."""
         for i, flag in enumerate(flags):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"flag {i} must be a bool, got {flag!r}")
+            check_bool(flag, f"flags[{i}]")
         buffer = np.array(flags, dtype=np.int32)
         return tuple(bool(v) for v in self.allreduce(buffer, "max"))
 
