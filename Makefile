@@ -1,5 +1,6 @@
 # Entry points that do all the set-up on a fresh machine:
 #   make train    train LeNet-5 on the default data set (cnnumpy train $(ARGS))
+#   make train-mpi  the same on $(RANKS) processes (mpiexec -n $(RANKS) cnnumpy train)
 #   make test     lint and run the whole test suite
 #   make package  build the wheel, install it alone in a fresh venv and run it
 #   make floors   a fast subset on Python 3.10 with NumPy 1.25, and on 3.12 and 3.13
@@ -8,8 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+RANKS ?= 2
 
-.PHONY: train test lint package floors bench clean
+.PHONY: train train-mpi test lint package floors bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +25,16 @@ $(VENV)/.test: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.mpi: $(BIN)/activate pyproject.toml src/cnnumpy/_version.py
+	$(BIN)/pip install --quiet -e '.[cli,mpi]'
+	touch $@
+
 train: $(VENV)/.cli
 	$(BIN)/cnnumpy train $(ARGS)
+
+# The mpi extra brings MPICH's mpiexec into the venv.
+train-mpi: $(VENV)/.mpi
+	$(BIN)/mpiexec -n $(RANKS) $(BIN)/cnnumpy train $(ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks examples scripts

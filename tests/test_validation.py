@@ -530,6 +530,7 @@ ENTRIES: dict[str, Entry] = {
             "seed": ("0", -1),
             "callbacks": (3, NO_VALUE),
             "state": ({}, Bad(training.FitState(batch=9), "(=9)", "state.batch")),
+            "comm": ("world", NO_VALUE),
         },
     ),
     "evaluate": Entry(
@@ -539,6 +540,7 @@ ENTRIES: dict[str, Entry] = {
             "model": (3, NO_VALUE),
             "data": ([1], Bad(EMPTY, "got 0")),
             "batch_size": (1.5, 0),
+            "comm": (1, NO_VALUE),
         },
     ),
     "predict_proba": Entry(
@@ -612,6 +614,7 @@ ENTRIES: dict[str, Entry] = {
             "config": ({"epochs": 1}, NO_VALUE),
             "callbacks": (Bad(print, "builtin_function_or_method"), NO_VALUE),
             "progress": (3, NO_VALUE),
+            "comm": ("ranks", NO_VALUE),
         },
     ),
     "resume_config": Entry(

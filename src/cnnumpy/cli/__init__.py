@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+import traceback
 
 from cnnumpy._version import __version__
 from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
+from cnnumpy.cli._ranks import fail, parse_once
 from cnnumpy.cli.evaluate import add_evaluate
 from cnnumpy.cli.explain import add_explain
 from cnnumpy.cli.predict import add_predict
 from cnnumpy.cli.summary import add_summary
 from cnnumpy.cli.train import add_train
+from cnnumpy.distributed import RanksDisagreeError
 from cnnumpy.functional import set_num_threads
 from cnnumpy.training.checkpoint import CheckpointError
 
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (2 on bad input)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_once(lambda: build_parser().parse_args(argv))
     except SystemExit as stop:  # argparse's own errors and --help
         return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
@@ -60,9 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (ValueError, TypeError, ImportError, OSError, CheckpointError) as err:
+        return fail(EXIT_INTERRUPTED, f"\n{PROG}: interrupted")
+    except (
+        ValueError,
+        TypeError,
+        ImportError,
+        OSError,
+        CheckpointError,
+        RanksDisagreeError,
+    ) as err:
         message = " ".join(str(err).split())  # one line, whatever the library said
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+        return fail(2, f"{PROG}: error: {message}")
+    except Exception:  # a bug, or out of memory: the traceback, on every rank
+        return fail(1, traceback.format_exc().rstrip())

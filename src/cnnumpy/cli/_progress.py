@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
+from cnnumpy.distributed import Communicator
 from cnnumpy.training.callbacks import Callback, FitState
 
 
@@ -100,36 +103,54 @@ class EpochBar(Callback):
 
 
 class StopOnInterrupt(Callback):
-    """Ask `fit` to stop after the current batch once Ctrl-C was pressed."""
+    """Ask `fit` to stop after the current batch once Ctrl-C (or SIGTERM) came.
 
-    def __init__(self) -> None:
+    With ``comm``, the ranks agree after every batch (a one-number
+    ``Allreduce``): a signal on any rank stops them all after the same batch,
+    and all know which signal it was (``signum``, for the exit status).
+    """
+
+    def __init__(self, comm: Communicator | None = None) -> None:
         self.requested = False
+        self.signum = int(signal.SIGINT)
+        self.comm = comm
 
     def on_batch_end(self, state: FitState, logs: dict[str, float]) -> None:
-        if self.requested:
+        code = self.signum if self.requested else 0
+        if self.comm is not None:
+            code = int(self.comm.allreduce(np.array([code]), "max")[0])
+        if code:
+            self.requested, self.signum = True, code
             state.stop = state.interrupted = True
 
 
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
 @contextmanager
-def catch_interrupt(stopper: StopOnInterrupt) -> Iterator[None]:
-    """While inside, a first Ctrl-C sets ``stopper.requested``; a second one
-    interrupts at once (checkpoints are written atomically either way)."""
+def catch_interrupt(stopper: StopOnInterrupt, announce: bool = True) -> Iterator[None]:
+    """While inside, a first Ctrl-C or SIGTERM sets ``stopper.requested``; a
+    second one acts at once (checkpoints are written atomically either way).
+    ``announce``: say so on stderr (rank 0 only, under mpiexec)."""
 
     def handler(signum: int, frame: Any) -> None:
-        stopper.requested = True
-        signal.signal(signal.SIGINT, previous)
-        print(
-            "\nCtrl-C: stopping after this batch to save last.npz "
-            "(press again to abort now)",
-            file=sys.stderr,
-            flush=True,
-        )
+        stopper.requested, stopper.signum = True, signum
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+        if announce:
+            print(
+                f"\n{STOP_SIGNALS[signal.Signals(signum)]}: stopping after this batch "
+                "to save last.npz (press Ctrl-C again to abort now)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def download_bar() -> Callable[[int, int | None], None] | None:

@@ -6,9 +6,8 @@ import argparse
 import sys
 from dataclasses import fields, replace
 
-from cnnumpy import data
+from cnnumpy import data, distributed
 from cnnumpy.cli._args import (
-    EXIT_INTERRUPTED,
     PROG,
     add_threads,
     folder,
@@ -25,6 +24,7 @@ from cnnumpy.cli._progress import (
     download_bar,
     plots_missing,
 )
+from cnnumpy.functional import set_num_threads
 from cnnumpy.models import MODELS
 from cnnumpy.nn import IMPLS
 from cnnumpy.training.config import DTYPES, OPTIMIZERS, TrainConfig, resume_config
@@ -36,7 +36,16 @@ DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """``cnnumpy train``: a `TrainConfig` from the flags, then `train_run`."""
+    """``cnnumpy train``: a `TrainConfig` from the flags, then `train_run`.
+
+    Under ``mpiexec -n N``, the N ranks train one model (`cnnumpy.distributed`),
+    each with its share of the machine's cores unless ``--threads`` says
+    otherwise; rank 0 alone prints and writes the run folder.
+    """
+    comm = distributed.world()
+    if comm.size > 1 and args.threads is None:
+        set_num_threads(comm.default_threads())
+    root = comm.is_root
     given = {
         f.name: getattr(args, f.name)
         for f in fields(TrainConfig)
@@ -47,24 +56,30 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig(**{**DEFAULTS, **given})
     if config.plots and (why := plots_missing()) is not None:
-        print(f"{PROG}: {why}", file=sys.stderr)
+        if root:
+            print(f"{PROG}: {why}", file=sys.stderr)
         config = replace(config, plots=False)
-    bars = [] if args.quiet else [EpochBar()]
-    stopper = StopOnInterrupt()
-    with catch_interrupt(stopper):
+    shown = not args.quiet and root
+    ranks = comm if comm.size > 1 else None
+    stopper = StopOnInterrupt(ranks)
+    with catch_interrupt(stopper, announce=root):
         result = train_run(
             config,
-            callbacks=[*bars, stopper],
-            progress=None if args.quiet else download_bar(),
+            callbacks=[*([EpochBar()] if shown else []), stopper],
+            progress=download_bar() if shown else None,
+            comm=ranks,
         )
     last = result.out / "last.npz"
     if result.interrupted:
-        print(
-            f"Interrupted at epoch {result.state.epoch + 1}, batch "
-            f"{result.state.batch}/{result.state.batches}: saved {last}\n"
-            f"Continue with: cnnumpy train --resume {last}"
-        )
-        return EXIT_INTERRUPTED
+        if root:
+            print(
+                f"Interrupted at epoch {result.state.epoch + 1}, batch "
+                f"{result.state.batch}/{result.state.batches}: saved {last}\n"
+                f"Continue with: {_command(comm)} --resume {last}"
+            )
+        return 128 + stopper.signum  # as a shell reports a process ended by it
+    if not root:
+        return 0
     assert result.test is not None  # set whenever the run was not interrupted
     config = result.config
     if result.state.epoch < config.epochs:
@@ -85,13 +100,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(comm: distributed.Communicator) -> str:
+    """The command that started this run, for the resume hint."""
+    return f"mpiexec -n {comm.size} cnnumpy train" if comm.size > 1 else "cnnumpy train"
+
+
 def add_train(commands: argparse._SubParsersAction) -> None:
     """``cnnumpy train``: train a model, write checkpoints, metrics and plots."""
     p = commands.add_parser(
         "train",
         help="train a model (LeNet-5 on the MNIST sample by default)",
         description="Train a model and write best.npz, last.npz, metrics.json, "
-        "history.csv and plots to the run folder.",
+        "history.csv and plots to the run folder. Under mpiexec -n N (the mpi "
+        "extra), N processes train one model, each on its part of every batch "
+        "with its share of its machine's CPUs (unless --threads).",
     )
     d = DEFAULTS
     p.add_argument("--model", choices=sorted(MODELS), help=f"(default: {d['model']})")

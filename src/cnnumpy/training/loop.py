@@ -28,6 +28,7 @@ import numpy as np
 from cnnumpy import functional as F
 from cnnumpy import nn
 from cnnumpy.data import DataLoader, Dataset
+from cnnumpy.distributed import Communicator, GradientAllreduce, check_weights_agree
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import (
     Callback,
@@ -39,6 +40,8 @@ from cnnumpy.validation import check_instance, check_int
 __all__ = ["Evaluation", "evaluate", "fit", "predict_proba"]
 
 log = logging.getLogger(__name__)
+
+_COMM = "a cnnumpy.distributed.Communicator or None"
 
 
 # --- the loops ---------------------------------------------------------------------
@@ -71,6 +74,7 @@ def fit(
     seed: int = 0,
     callbacks: Iterable[Callback] = (),
     state: FitState | None = None,
+    comm: Communicator | None = None,
 ) -> FitState:
     """Train ``model`` with softmax cross-entropy until ``epochs`` epochs are done.
 
@@ -94,6 +98,16 @@ def fit(
     callbacks : iterable of Callback
     state : FitState, optional
         Continue from here (``--resume``); a fresh state by default.
+    comm : cnnumpy.distributed.Communicator, optional
+        Train one model on all its ranks: each runs forward and backward on
+        its part of every batch, the gradients are summed over the ranks
+        (see `cnnumpy.distributed`), and every rank takes the same step, so
+        the result is one process's with the same ``batch_size``, to
+        rounding. The losses, accuracies and ``stop`` the callbacks see are
+        the whole batch's, the same on every rank; the ranks' weights are
+        checked to agree after each epoch. Every rank calls `fit` with the
+        same arguments. A layer that computes across the batch (batch norm)
+        sees each rank's part alone, as in PyTorch's DDP.
 
     Returns
     -------
@@ -120,6 +134,17 @@ def fit(
             f"`state.batch` (={state.batch}) must be below the {len(loader)} "
             f"batches of an epoch"
         )
+    if comm is not None:
+        check_instance(comm, "comm", Communicator, _COMM)
+    if comm is not None and not comm.same(
+        len(train), batch_size, epochs, state.epoch, state.batch
+    ):
+        raise ValueError(
+            f"the {comm.size} ranks must call fit alike: rank {comm.rank} has "
+            f"{len(train)} training images, batch_size {batch_size}, epochs "
+            f"{epochs}, and is at epoch {state.epoch}, batch {state.batch}, "
+            "which another rank has not (the same data and flags on every host?)"
+        )
     state.stop = state.interrupted = False
     state.batches, state.epochs = len(loader), epochs
     for cb in callbacks:
@@ -128,7 +153,7 @@ def fit(
     # computing it (for LeNet-5, conv1's largest product and its col2im).
     input_grad, model.input_grad = model.input_grad, False
     try:
-        _fit_epochs(model, optimizer, loader, state, callbacks, val, batch_size)
+        _fit_epochs(model, optimizer, loader, state, callbacks, val, batch_size, comm)
     finally:
         model.input_grad = input_grad
     for cb in callbacks:
@@ -144,15 +169,21 @@ def _fit_epochs(
     callbacks: Sequence[Callback],
     val: Dataset | None,
     batch_size: int,
+    comm: Communicator | None,
 ) -> None:
     criterion = nn.CrossEntropyLoss()
     epochs = state.epochs
+    allreduce = None if comm is None else GradientAllreduce(model.parameters(), comm)
     while state.epoch < epochs and not state.stop:
         loader.set_epoch(state.epoch)
-        _train_epoch(model, optimizer, criterion, loader, state, callbacks)
+        _train_epoch(model, optimizer, criterion, loader, state, callbacks, allreduce)
         if state.stop and state.batch < state.batches:  # stopped inside the epoch
             break
-        logs = _epoch_logs(model, optimizer, state, val, batch_size)
+        if comm is not None:
+            check_weights_agree(
+                model.parameters(), comm, f"after epoch {state.epoch + 1}"
+            )
+        logs = _epoch_logs(model, optimizer, state, val, batch_size, comm)
         state.history.append(logs)
         state.epoch += 1
         state.batch = 0
@@ -174,6 +205,7 @@ def _train_epoch(
     loader: DataLoader,
     state: FitState,
     callbacks: Sequence[Callback],
+    allreduce: GradientAllreduce | None,
 ) -> None:
     """Run the batches of one epoch from ``state.batch`` on, updating ``state``."""
     model.train()
@@ -184,13 +216,8 @@ def _train_epoch(
         if index < state.batch:  # done before the checkpoint we resumed from
             continue
         start = time.perf_counter()
-        logits = model(x)
-        loss = criterion(logits, y)
-        optimizer.zero_grad()
-        model.backward(criterion.backward())
-        optimizer.step()
+        loss, correct = _step(model, optimizer, criterion, x, y, allreduce)
         seconds = time.perf_counter() - start
-        correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"the training loss became {loss} at epoch {state.epoch + 1}, batch "
@@ -211,8 +238,46 @@ def _train_epoch(
         }
         for cb in callbacks:
             cb.on_batch_end(state, logs)
+        if allreduce is not None:  # one rank's Ctrl-C stops them all
+            state.stop, state.interrupted = allreduce.comm.any(
+                state.stop, state.interrupted
+            )
         if state.stop:
             return
+
+
+def _step(
+    model: nn.Module,
+    optimizer: Optimizer,
+    criterion: nn.CrossEntropyLoss,
+    x: np.ndarray,
+    y: np.ndarray,
+    allreduce: GradientAllreduce | None,
+) -> tuple[float, int]:
+    """One optimizer step on the batch ``(x, y)``: its mean loss and correct count.
+
+    With ``allreduce``, this rank works on its part of the batch and the
+    gradients, loss and count are summed over the ranks.
+    """
+    optimizer.zero_grad()
+    if allreduce is None:
+        logits = model(x)
+        loss = criterion(logits, y)
+        model.backward(criterion.backward())
+        optimizer.step()
+        return loss, int(np.count_nonzero(logits.argmax(axis=1) == y))
+    part = allreduce.comm.part(len(y))
+    xs, ys = x[part], y[part]
+    share = len(ys) / len(y)
+    loss, correct = 0.0, 0
+    if len(ys):  # a batch smaller than the ranks leaves some without images
+        logits = model(xs)
+        loss = criterion(logits, ys)
+        model.backward(criterion.backward())
+        correct = int(np.count_nonzero(logits.argmax(axis=1) == ys))
+    mean_loss, total_correct = allreduce(share, loss * share, correct)
+    optimizer.step()
+    return float(mean_loss), round(float(total_correct))
 
 
 def _epoch_logs(
@@ -221,6 +286,7 @@ def _epoch_logs(
     state: FitState,
     val: Dataset | None,
     batch_size: int,
+    comm: Communicator | None,
 ) -> dict[str, Any]:
     run = state.running
     logs: dict[str, Any] = {
@@ -229,7 +295,7 @@ def _epoch_logs(
         "train_accuracy": run["correct"] / run["seen"],
     }
     if val is not None:
-        result = evaluate(model, val, batch_size=max(batch_size, 1000))
+        result = evaluate(model, val, batch_size=max(batch_size, 1000), comm=comm)
         logs["val_loss"] = result.loss
         logs["val_accuracy"] = result.accuracy
     logs["lr"] = float(optimizer.param_groups[0]["lr"])
@@ -332,7 +398,24 @@ def predict_proba(
     return np.concatenate(chunks)
 
 
-def evaluate(model: nn.Module, data: Dataset, batch_size: int = 1000) -> Evaluation:
+def _shared_proba(
+    model: nn.Module, images: np.ndarray, batch_size: int, comm: Communicator
+) -> np.ndarray:
+    """`predict_proba` of ``images``, each rank computing its part."""
+    part = comm.part(len(images))
+    if part.stop > part.start:
+        mine = predict_proba(model, images[part], batch_size)
+    else:  # fewer images than ranks: an empty part of the right shape and dtype
+        mine = predict_proba(model, images[:1], batch_size)[:0]
+    return comm.allgather_rows(mine, len(images))
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    batch_size: int = 1000,
+    comm: Communicator | None = None,
+) -> Evaluation:
     """Loss, accuracy, per-class accuracy and confusion matrix on ``data``.
 
     Parameters
@@ -342,10 +425,16 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 1000) -> Evaluat
         Normalized float images, as given to `fit`.
     batch_size : int
         Images per forward pass (memory only: results do not depend on it).
+    comm : cnnumpy.distributed.Communicator, optional
+        Share the images among its ranks; each gets the whole result.
     """
     _check_model(model)
     data = _check_dataset(data, "data")
-    probs = predict_proba(model, data.images, batch_size)
+    if comm is None:
+        probs = predict_proba(model, data.images, batch_size)
+    else:
+        check_instance(comm, "comm", Communicator, _COMM)
+        probs = _shared_proba(model, data.images, batch_size, comm)
     k = probs.shape[1]
     if len(data.class_names) > k:
         raise ValueError(

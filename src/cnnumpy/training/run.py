@@ -26,6 +26,7 @@ import numpy as np
 
 from cnnumpy import data as cdata
 from cnnumpy import optim
+from cnnumpy.distributed import Communicator
 from cnnumpy.models import create_model
 from cnnumpy.training import artifacts
 from cnnumpy.training.callbacks import (
@@ -251,11 +252,16 @@ def _restored_training(
 
 
 def _saver(
-    path: Path, config: TrainConfig, data: _Data, run: _Training
+    path: Path, config: TrainConfig, data: _Data, run: _Training, comm: Communicator
 ) -> Callable[[FitState], None]:
-    """A function that writes the checkpoint of ``run`` at a state to ``path``."""
+    """A function that writes the checkpoint of ``run`` at a state to ``path``.
+
+    Rank 0 alone writes: every rank holds the same weights and state.
+    """
 
     def write(state: FitState) -> None:
+        if not comm.is_root:
+            return
         save_checkpoint(
             path,
             training_checkpoint(
@@ -282,6 +288,7 @@ def train_run(
     *,
     callbacks: Iterable[Callback] = (),
     progress: Callable[[int, int | None], None] | None = None,
+    comm: Communicator | None = None,
 ) -> RunResult:
     """Train as ``config`` says and fill the run folder.
 
@@ -294,6 +301,12 @@ def train_run(
         with ``interrupted=True``).
     progress : callable, optional
         ``progress(done_bytes, total_bytes)`` while a data set downloads.
+    comm : cnnumpy.distributed.Communicator, optional
+        Train on all its ranks (see `fit`); every rank calls `train_run` with
+        the same ``config``, rank 0 alone writes the run folder, and
+        ``metrics.json`` says how many ranks trained (``world_size``). Every
+        rank reads the data and, with ``resume``, the checkpoint: on several
+        machines, keep them where each finds them (a shared file system).
 
     Returns
     -------
@@ -303,17 +316,29 @@ def train_run(
     callbacks = check_callbacks(callbacks)
     if progress is not None:
         check_callable(progress, "progress")
+    if comm is not None:
+        check_instance(comm, "comm", Communicator, "a cnnumpy.distributed.Communicator")
+    ranks = Communicator() if comm is None else comm
     tree = None
     if config.resume is not None:
         config, tree = resumed_config(config)
-    out = _out_folder(config, resuming=tree is not None)
+    # Rank 0 names the folder (a fresh one is named after the time).
+    out = _out_folder(config, resuming=tree is not None) if ranks.is_root else None
+    out = Path(ranks.broadcast_text(None if out is None else str(out)))
+    # Rank 0 loads first, so a download happens once, and the others (on its
+    # machine, or a shared file system) find the files.
+    if not ranks.is_root:
+        ranks.barrier()
     data = _prepare_data(config, progress)
+    if ranks.is_root:
+        ranks.barrier()
     run = (
         _new_training(config, data)
         if tree is None
         else (_restored_training(config, data, tree))
     )
-    out.mkdir(parents=True, exist_ok=True)
+    if ranks.is_root:
+        out.mkdir(parents=True, exist_ok=True)
 
     # The scheduler steps first, so checkpoints hold the next epoch's rate.
     monitor = "val_accuracy" if data.val is not None else "train_loss"
@@ -321,8 +346,10 @@ def train_run(
         [] if run.scheduler is None else [_StepScheduler(run.scheduler)]
     )
     steps += [
-        BestCheckpoint(_saver(out / "best.npz", config, data, run), monitor=monitor),
-        _SaveEvery(_saver(out / "last.npz", config, data, run)),
+        BestCheckpoint(
+            _saver(out / "best.npz", config, data, run, ranks), monitor=monitor
+        ),
+        _SaveEvery(_saver(out / "last.npz", config, data, run, ranks)),
     ]
     if config.patience is not None:
         loss = "val_loss" if data.val is not None else "train_loss"
@@ -338,20 +365,24 @@ def train_run(
         seed=config.seed,
         callbacks=[*steps, *callbacks],
         state=run.state,
+        comm=comm,
     )
     result = RunResult(
         out=out, config=config, state=state, interrupted=state.interrupted
     )
     if result.interrupted:
-        _saver(out / "last.npz", config, data, run)(state)
+        _saver(out / "last.npz", config, data, run, ranks)(state)
         result.files.append(out / "last.npz")
         return result
 
-    result.test = evaluate(run.model, data.test)
+    result.test = evaluate(run.model, data.test, comm=comm)
     result.metrics = artifacts.metrics(
         config.saved(), state, result.test, data.info, monitor
     )
+    result.metrics["world_size"] = ranks.size
     result.files += [out / "best.npz", out / "last.npz"]
+    if not ranks.is_root:
+        return result
     result.files += artifacts.write_metrics(out, result.metrics, state)
     if config.plots:
         result.files += artifacts.write_plots(
