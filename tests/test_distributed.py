@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -517,3 +518,12 @@ def test_the_loop_of_the_docstring_runs_on_two_ranks(tmp_path):
     losses = [float(line.split()[1]) for line in out.splitlines()]
     assert len(losses) == 40  # 4,000 images in batches of 100, rank 0 alone
     assert losses[-1] < losses[0] / 2
+
+
+def test_the_guide_shows_the_loop_of_the_docstring():
+    """docs/distributed.md's loop is the one the test above runs on two ranks."""
+    guide = (
+        Path(__file__).resolve().parents[1] / "docs" / "distributed.md"
+    ).read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", guide, flags=re.S | re.M)
+    assert _docstring_example().strip() in [b.strip() for b in blocks]
