@@ -10,14 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnumpy import nn
+from cnnumpy.models import lenet
 from cnnumpy.models.lenet import lenet5, lenet5_modern
 from cnnumpy.validation import check_choice
 
-__all__ = ["MODELS", "create_model"]
+__all__ = ["MODELS", "SHAPES", "create_model"]
 
 MODELS: dict[str, Callable[..., nn.Sequential]] = {
     "lenet5": lenet5,
     "lenet5-modern": lenet5_modern,
+}
+# The state_dict shapes of each model for its config, computed without building
+# it (checkpoints are checked against them before anything is allocated).
+SHAPES: dict[str, Callable[..., dict[str, tuple[int, ...]]]] = {
+    "lenet5": lenet.parameter_shapes,
+    "lenet5-modern": lenet.parameter_shapes,
 }
 
 
