@@ -714,7 +714,9 @@ NOT_IN_TABLE = {
     "BackwardBeforeForwardError",
     "CheckpointError",
     "DatasetNotFoundError",
+    "DivergenceError",
     "DownloadError",
+    "IDXError",
     # No arguments.
     "Callback",
     "default_cache_dir",

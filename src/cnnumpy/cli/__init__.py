@@ -11,7 +11,11 @@ Each subcommand is one ``add_<name>(commands)`` function that declares its
 arguments and sets ``run``, the function that carries it out. A run function
 turns the arguments into the library's calls (a frozen `TrainConfig` for
 ``train``) and prints what they return; it does no arithmetic. Bad input ends
-with exit status 2 and one line on stderr, ``cnnumpy: error: ...``.
+with exit status 2 and one line on stderr, ``cnnumpy: error: ...``: whatever
+the failure (bad input, a file too large or malformed, a diverging run, memory
+running out, deep recursion), never a traceback. Warnings raised while a
+command runs are held back: printed one line each after a success, dropped
+after a failure, so that the error stands alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from cnnumpy._version import __version__
 from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
@@ -57,12 +62,35 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (ValueError, TypeError, ImportError, OSError, CheckpointError) as err:
-        message = " ".join(str(err).split())  # one line, whatever the library said
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 2
+    # The filters stay as they are (a test's "error" filter too); only where a
+    # warning is shown changes.
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            status = args.run(args)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
+            print(f"\n{PROG}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as err:
+            print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+# Errors whose message says it all; others are named by their type.
+_PLAIN = (ValueError, TypeError, ImportError, OSError, CheckpointError)
+
+
+def _one_line(err: BaseException) -> str:
+    """``err`` as one line of text, whatever the library or Python said."""
+    text = " ".join(str(err).split())
+    if isinstance(err, _PLAIN) and text:
+        return text
+    if isinstance(err, MemoryError):
+        return f"out of memory{': ' + text if text else ''}"
+    if isinstance(err, RecursionError):
+        return f"input nested too deeply ({text})"
+    if isinstance(err, FloatingPointError) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

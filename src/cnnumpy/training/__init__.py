@@ -20,7 +20,13 @@ from cnnumpy.training.checkpoint import (
     save_checkpoint,
 )
 from cnnumpy.training.config import TrainConfig, resume_config
-from cnnumpy.training.loop import Evaluation, evaluate, fit, predict_proba
+from cnnumpy.training.loop import (
+    DivergenceError,
+    Evaluation,
+    evaluate,
+    fit,
+    predict_proba,
+)
 from cnnumpy.training.run import RunResult, split_validation, train_run
 from cnnumpy.training.trained import TrainedModel, load_trained
 
@@ -28,6 +34,7 @@ __all__ = [
     "BestCheckpoint",
     "Callback",
     "CheckpointError",
+    "DivergenceError",
     "EarlyStopping",
     "Evaluation",
     "FitState",

@@ -36,9 +36,37 @@ from cnnumpy.training.callbacks import (
 )
 from cnnumpy.validation import check_instance, check_int
 
-__all__ = ["Evaluation", "evaluate", "fit", "predict_proba"]
+__all__ = ["DivergenceError", "Evaluation", "evaluate", "fit", "predict_proba"]
 
 log = logging.getLogger(__name__)
+
+
+class DivergenceError(FloatingPointError):
+    """A loss or a weight became NaN or infinite: the run diverged.
+
+    Raised where it appears (the batch's loss each step, the validation loss
+    and the weights at the end of each epoch), before anything is saved from
+    it, so the checkpoints on disk stay those of the last finite epoch.
+    """
+
+
+def check_finite(value: float, what: str, where: str) -> None:
+    """Raise `DivergenceError` if ``value`` (``what``, at ``where``) is not finite."""
+    if not math.isfinite(value):
+        raise DivergenceError(
+            f"the {what} became {value} at {where}: the run diverged; "
+            f"lower the learning rate"
+        )
+
+
+def check_finite_weights(model: nn.Module, where: str) -> None:
+    """Raise `DivergenceError` if a parameter of ``model`` holds NaN or infinity."""
+    for name, param in model.named_parameters():
+        if not np.isfinite(param.data).all():
+            raise DivergenceError(
+                f"weight {name!r} became NaN or infinite at {where}: the run "
+                f"diverged; lower the learning rate"
+            )
 
 
 # --- the loops ---------------------------------------------------------------------
@@ -153,6 +181,10 @@ def _fit_epochs(
         if state.stop and state.batch < state.batches:  # stopped inside the epoch
             break
         logs = _epoch_logs(model, optimizer, state, val, batch_size)
+        where = f"epoch {state.epoch + 1}, batch {state.batch} (its last)"
+        check_finite_weights(model, where)
+        if "val_loss" in logs:
+            check_finite(logs["val_loss"], "validation loss", where)
         state.history.append(logs)
         state.epoch += 1
         state.batch = 0
@@ -186,16 +218,15 @@ def _train_epoch(
         start = time.perf_counter()
         logits = model(x)
         loss = criterion(logits, y)
+        # Before the step: the model stays as it was, finite.
+        check_finite(
+            loss, "training loss", f"epoch {state.epoch + 1}, batch {index + 1}"
+        )
         optimizer.zero_grad()
         model.backward(criterion.backward())
         optimizer.step()
         seconds = time.perf_counter() - start
         correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"the training loss became {loss} at epoch {state.epoch + 1}, batch "
-                f"{index + 1}: lower the learning rate"
-            )
         run["loss"] += loss * len(y)
         run["correct"] += correct
         run["seen"] += len(y)

@@ -37,7 +37,7 @@ from cnnumpy.training.callbacks import (
 )
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
-from cnnumpy.training.loop import Evaluation, evaluate, fit
+from cnnumpy.training.loop import Evaluation, check_finite, evaluate, fit
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
 from cnnumpy.validation import check_callable, check_instance, check_int, check_real
 
@@ -348,6 +348,7 @@ def train_run(
         return result
 
     result.test = evaluate(run.model, data.test)
+    check_finite(result.test.loss, "test loss", f"the end (epoch {state.epoch})")
     result.metrics = artifacts.metrics(
         config.saved(), state, result.test, data.info, monitor
     )

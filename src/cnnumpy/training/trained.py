@@ -31,7 +31,12 @@ from cnnumpy.nn.impl import check_impl
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import FitState
 from cnnumpy.training.checkpoint import CheckpointError, read_checkpoint
-from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
+from cnnumpy.training.loop import (
+    Evaluation,
+    check_finite_weights,
+    evaluate,
+    predict_proba,
+)
 from cnnumpy.training.schema import check_tree
 from cnnumpy.validation import check_instance, check_int, check_path
 
@@ -99,7 +104,12 @@ def training_checkpoint(
     state: FitState,
     scheduler: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint tree of a training run at ``state`` (see the module doc)."""
+    """The checkpoint tree of a training run at ``state`` (see the module doc).
+
+    Raises `DivergenceError` if a weight is NaN or infinite: such a model is
+    never saved, so ``last.npz`` stays the last finite one.
+    """
+    check_finite_weights(model, f"epoch {state.epoch + 1}, batch {state.batch}")
     extra = {} if scheduler is None else {"scheduler": scheduler}
     return {
         **extra,
@@ -203,6 +213,10 @@ class TrainedModel:
         """The ``k`` most likely (class name, probability) of each uint8 image."""
         k = check_int(k, "k", minimum=1)
         probs = self.predict_proba(images)
+        if not np.isfinite(probs).all():
+            raise FloatingPointError(
+                "the model's probabilities overflowed to NaN on these images"
+            )
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [
             [(self.class_names[c], float(row[c])) for c in top]
