@@ -717,6 +717,7 @@ NOT_IN_TABLE = {
     "DivergenceError",
     "DownloadError",
     "IDXError",
+    "RunLockedError",
     # No arguments.
     "Callback",
     "default_cache_dir",

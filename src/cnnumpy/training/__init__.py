@@ -20,6 +20,7 @@ from cnnumpy.training.checkpoint import (
     save_checkpoint,
 )
 from cnnumpy.training.config import TrainConfig, resume_config
+from cnnumpy.training.lock import RunLockedError
 from cnnumpy.training.loop import (
     DivergenceError,
     Evaluation,
@@ -38,6 +39,7 @@ __all__ = [
     "EarlyStopping",
     "Evaluation",
     "FitState",
+    "RunLockedError",
     "RunResult",
     "TrainConfig",
     "TrainedModel",

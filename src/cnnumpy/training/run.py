@@ -37,6 +37,7 @@ from cnnumpy.training.callbacks import (
 )
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
+from cnnumpy.training.lock import remove_stale_temporaries, run_lock
 from cnnumpy.training.loop import Evaluation, check_finite, evaluate, fit
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
 from cnnumpy.validation import check_callable, check_instance, check_int, check_real
@@ -298,6 +299,14 @@ def train_run(
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    RunLockedError
+        If another process is running in the run folder (``out/.lock``).
+    DivergenceError
+        If a loss or a weight becomes NaN or infinite; ``last.npz`` is then
+        the last finite epoch's.
     """
     check_instance(config, "config", TrainConfig, "a TrainConfig")
     callbacks = check_callbacks(callbacks)
@@ -314,7 +323,20 @@ def train_run(
         else (_restored_training(config, data, tree))
     )
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        _out_folder(config, resuming=tree is not None)  # again, now that it is ours
+        remove_stale_temporaries(out)
+        return _fit_and_write(out, config, data, run, callbacks)
 
+
+def _fit_and_write(
+    out: Path,
+    config: TrainConfig,
+    data: _Data,
+    run: _Training,
+    callbacks: list[Callback],
+) -> RunResult:
+    """Train, then write the run folder (whose lock the caller holds)."""
     # The scheduler steps first, so checkpoints hold the next epoch's rate.
     monitor = "val_accuracy" if data.val is not None else "train_loss"
     steps: list[Callback] = (
