@@ -37,6 +37,7 @@ __all__ = [
     "check_ctx",
     "check_dtype",
     "check_grad",
+    "check_grad_dtype",
     "check_instance",
     "check_int",
     "check_pair",
@@ -273,12 +274,24 @@ def check_ctx(ctx: object, cls: type, producer: str) -> None:
         )
 
 
+def check_grad_dtype(dy: object, name: str = "dy") -> np.ndarray:
+    """``dy`` if it is a float32 or float64 ndarray (a gradient's dtypes)."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    if dy.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must be float32 or float64, got {dy.dtype}")
+    return dy
+
+
 def check_grad(
     dy: object, expected_shape: tuple[int, ...], name: str = "dy"
 ) -> np.ndarray:
-    """Check an upstream gradient against the shape of the output it belongs to."""
-    if not isinstance(dy, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    """Check an upstream gradient against the shape of the output it belongs to.
+
+    The gradient must be a float32 or float64 array, as the outputs are: an
+    integer, boolean or float16 gradient is refused, never silently cast.
+    """
+    check_grad_dtype(dy, name)
     if dy.shape != tuple(expected_shape):
         raise ValueError(
             f"`{name}` must have the output's shape {tuple(expected_shape)}, "
