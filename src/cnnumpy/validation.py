@@ -36,6 +36,7 @@ __all__ = [
     "check_choice",
     "check_ctx",
     "check_dtype",
+    "check_elements",
     "check_grad",
     "check_grad_dtype",
     "check_instance",
@@ -249,9 +250,17 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
 
 
 def check_shape(
-    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
+    shape: object,
+    name: str = "input_shape",
+    what: str = "(N, C, H, W)",
+    *,
+    maximum: int | None = None,
 ) -> tuple[int, int, int, int]:
-    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
+    """``shape`` as 4 positive ints, or a ValueError naming ``name``.
+
+    ``maximum`` bounds the number of elements (the product), so that a shape
+    typed on a command line cannot ask for more memory than the machine has.
+    """
     if (
         not isinstance(shape, (tuple, list))
         or len(shape) != 4
@@ -262,7 +271,17 @@ def check_shape(
     ):
         raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
     a, b, c, d = (int(v) for v in shape)
+    check_elements(a * b * c * d, name, maximum)
     return a, b, c, d
+
+
+def check_elements(count: int, name: str, maximum: int | None) -> int:
+    """``count`` (elements that ``name`` asks for) if it is at most ``maximum``."""
+    if maximum is not None and count > maximum:
+        raise ValueError(
+            f"`{name}` asks for {count:,} elements, more than the {maximum:,} allowed"
+        )
+    return count
 
 
 def check_ctx(ctx: object, cls: type, producer: str) -> None:
