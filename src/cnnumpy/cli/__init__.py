@@ -71,11 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{PROG}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         except Exception as err:
+            _close_bars()
             print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
             return 2
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"{PROG}: warning: {' '.join(message.split())}", file=sys.stderr)
     return status
+
+
+def _close_bars() -> None:
+    """Clear the progress bars an error left drawn, so it stands on its own line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 # Errors whose message says it all; others are named by their type.
