@@ -28,6 +28,7 @@ LOCK_NAME = ".lock"
 # A lock file still empty after this long belongs to a process that died
 # between creating it and writing its pid (an empty one is otherwise held).
 _EMPTY_GRACE = 10.0
+_EMPTY_RETRIES = 200  # times 10 ms: how long an empty lock file is re-read
 _TEMPORARY = re.compile(r"^\..+\.(\d+)(\.[0-9a-f]{8})?\.(tmp|part)(\.\w+)?$")
 
 
@@ -89,6 +90,11 @@ def run_lock(folder: Path) -> Iterator[Path]:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             holder = _holder(path)
+            for _ in range(_EMPTY_RETRIES):  # created, its pid not written yet
+                if holder is not None or not path.exists():
+                    break
+                time.sleep(0.01)
+                holder = _holder(path)
             if not _stale(path, holder):
                 who = (
                     f"process {holder[0]} on host {holder[1]}"
