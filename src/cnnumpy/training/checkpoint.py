@@ -189,6 +189,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 # LeNet-5's weights take 0.5 MB in float64; a checkpoint asking for more is
 # refused before anything is allocated.
 MAX_MEMBER_BYTES = 2**30
+MAX_FILE_BYTES = 2**31
 MAX_META_BYTES = 16 * 2**20
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -200,33 +201,35 @@ def read_checkpoint(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, A
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     where = f"checkpoint {str(path)!r}"
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(
+            f"{where} holds {size:,} bytes, more than the {MAX_FILE_BYTES:,} allowed"
+        )
+    # From memory: reading a file object with a size the archive declares (its
+    # central directory, a member) would allocate that size before reading.
+    raw = path.read_bytes()
+    if raw.startswith(_NPY_MAGIC):
+        raise CheckpointError(
+            f"{where} is a single .npy array, not a checkpoint (.npz)"
+        )
     try:
-        with open(path, "rb") as f:
-            if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            infos = _members(archive, where)
+            if META not in infos:
                 raise CheckpointError(
-                    f"{where} is a single .npy array, not a checkpoint (.npz)"
+                    f"{where} has no {META!r} entry: not a cnnumpy checkpoint"
                 )
-            f.seek(0)
-            with zipfile.ZipFile(f) as archive:
-                infos = _members(archive, where)
-                if META not in infos:
-                    raise CheckpointError(
-                        f"{where} has no {META!r} entry: not a cnnumpy checkpoint"
-                    )
-                raw = _read_member(archive, infos[META], where, MAX_META_BYTES)
-                meta = _parse_meta(raw, where)
-                for key in skip:
-                    meta.pop(key, None)
-                wanted = _references(meta, where)
-                arrays = {}
-                for key in wanted:
-                    if key not in infos or key == META:
-                        raise CheckpointError(
-                            f"{where}: refers to a missing array {key!r}"
-                        )
-                    arrays[key] = _read_member(
-                        archive, infos[key], where, MAX_MEMBER_BYTES
-                    )
+            text = _read_member(archive, infos[META], where, MAX_META_BYTES)
+            meta = _parse_meta(text, where)
+            for key in skip:
+                meta.pop(key, None)
+            wanted = _references(meta, where)
+            arrays = {}
+            for key in wanted:
+                if key not in infos or key == META:
+                    raise CheckpointError(f"{where}: refers to a missing array {key!r}")
+                arrays[key] = _read_member(archive, infos[key], where, MAX_MEMBER_BYTES)
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
@@ -289,12 +292,25 @@ def _read_member(
                 f"({nbytes:,} bytes) in {info.file_size:,} bytes with its header"
                 + (f", more than the {limit:,} allowed" if nbytes > limit else "")
             )
-        data = f.read(nbytes)
+        data = _read_chunks(f, nbytes)
         if len(data) != nbytes or f.read(1):
             raise CheckpointError(f"{where}: member {name!r} is truncated")
     array = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
     order = "F" if fortran else "C"
     return array.reshape(shape, order=order).astype(dtype.newbyteorder("="))
+
+
+def _read_chunks(f: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of ``f``, read in pieces: memory follows the bytes
+    that are there, not a size the archive declares."""
+    parts, got = [], 0
+    while got < size:
+        part = f.read(min(1 << 20, size - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _parse_meta(raw: np.ndarray, where: str) -> dict[str, Any]:

@@ -116,6 +116,12 @@ def saved_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has unknown settings {sorted(unknown)}"
         )
+    try:  # the saved settings pass TrainConfig's own checks
+        TrainConfig(**saved)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a malformed run config: {err}"
+        ) from None
     return saved, tree
 
 
