@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnnumpy.validation import check_path
+
 __all__ = ["LOCK_NAME", "RunLockedError", "remove_stale_temporaries", "run_lock"]
 
 LOCK_NAME = ".lock"
@@ -83,7 +85,7 @@ def run_lock(folder: Path) -> Iterator[Path]:
         If a live process (or one of another host) holds the folder; the
         message names its pid and host.
     """
-    path = Path(folder) / LOCK_NAME
+    path = Path(check_path(folder, "folder")) / LOCK_NAME
     mine = f"{os.getpid()} {socket.gethostname()}\n"
     for _ in range(100):
         try:
@@ -131,7 +133,7 @@ def run_lock(folder: Path) -> Iterator[Path]:
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Delete the temporary files in ``folder`` left by dead processes."""
     removed = []
-    for path in Path(folder).iterdir():
+    for path in Path(check_path(folder, "folder")).iterdir():
         match = _TEMPORARY.match(path.name)
         if match and path.is_file() and not _alive(int(match.group(1))):
             path.unlink(missing_ok=True)
