@@ -186,9 +186,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 # The largest array member read from a checkpoint, and the largest JSON entry.
-# LeNet-5's weights take 0.5 MB in float64; a checkpoint asking for more is
-# refused before anything is allocated.
-MAX_MEMBER_BYTES = 2**30
+# LeNet-5's weights take 0.5 MB in float64; the largest model the registry
+# builds (cnnumpy.models.registry.MAX_PARAMETERS, 2**26) 512 MB. A checkpoint
+# asking for more is refused before anything is allocated.
+MAX_MEMBER_BYTES = 2**29
 MAX_FILE_BYTES = 2**31
 MAX_META_BYTES = 16 * 2**20
 _NPY_MAGIC = b"\x93NUMPY"
@@ -295,22 +296,22 @@ def _read_member(
         data = _read_chunks(f, nbytes)
         if len(data) != nbytes or f.read(1):
             raise CheckpointError(f"{where}: member {name!r} is truncated")
+    # A bytearray: the array is writable without a copy, unless swapped.
     array = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
-    order = "F" if fortran else "C"
-    return array.reshape(shape, order=order).astype(dtype.newbyteorder("="))
+    array = array.reshape(shape, order="F" if fortran else "C")
+    return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
 
-def _read_chunks(f: Any, size: int) -> bytes:
+def _read_chunks(f: Any, size: int) -> bytearray:
     """Up to ``size`` bytes of ``f``, read in pieces: memory follows the bytes
     that are there, not a size the archive declares."""
-    parts, got = [], 0
-    while got < size:
-        part = f.read(min(1 << 20, size - got))
+    data = bytearray()
+    while len(data) < size:
+        part = f.read(min(1 << 20, size - len(data)))
         if not part:
             break
-        parts.append(part)
-        got += len(part)
-    return b"".join(parts)
+        data += part
+    return data
 
 
 def _parse_meta(raw: np.ndarray, where: str) -> dict[str, Any]:
