@@ -226,3 +226,17 @@ def test_metrics_with_nan_are_refused_and_not_written(tmp_path):
     with pytest.raises(ValueError, match=r"metrics\.json would hold a NaN"):
         write_metrics(tmp_path, {"test_loss": float("nan")}, state)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_lock_of_an_exited_unreaped_process_is_stale(tmp_path):
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(1.0)  # exited, not yet waited for: a zombie that os.kill still finds
+    try:
+        (tmp_path / LOCK_NAME).write_text(f"{child.pid} {socket.gethostname()}\n")
+        with run_lock(tmp_path):
+            assert (tmp_path / LOCK_NAME).read_text().startswith(f"{os.getpid()} ")
+    finally:
+        child.wait()

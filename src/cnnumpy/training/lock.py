@@ -50,7 +50,17 @@ def _alive(pid: int) -> bool:
         return True
     except OSError as err:
         return err.errno != errno.ESRCH
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but is not yet reaped (Linux's /proc tells)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses.
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
 
 
 def _holder(path: Path) -> tuple[int, str] | None:
