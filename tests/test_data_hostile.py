@@ -193,3 +193,8 @@ def test_image_over_the_pixel_limit_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 9_999)
     with pytest.raises(ValueError, match=r"100x100 pixels, more than the 9,999"):
         load_images([path])
+
+
+def test_a_huge_size_is_refused_before_reading(tmp_path):
+    with pytest.raises(ValueError, match=r"`size` asks for 10,000,000,000 elements"):
+        load_images([tmp_path / "never-read.png"], size=(100_000, 100_000))

@@ -17,7 +17,7 @@ from cnnumpy.data.idx import (
     parse_idx,
     read_bytes,
 )
-from cnnumpy.validation import check_pair
+from cnnumpy.validation import check_elements, check_pair
 
 __all__ = ["load_images"]
 
@@ -51,7 +51,8 @@ def load_images(
     paths : path or sequence of paths
         The files, read in order.
     size : int or (int, int)
-        (height, width) of the result's images.
+        (height, width) of the result's images, at most `MAX_IMAGE_PIXELS`
+        pixels.
 
     Returns
     -------
@@ -78,6 +79,7 @@ def load_images(
     if not paths:
         raise ValueError(f"`paths` must not be empty, got {paths!r}")
     height, width = check_pair(size, "size", minimum=1)
+    check_elements(height * width, "size", MAX_IMAGE_PIXELS)
     batches = [_load_one(Path(p), (height, width)) for p in paths]
     return np.concatenate(batches)  # (N, 1, H, W)
 
