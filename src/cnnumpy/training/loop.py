@@ -34,39 +34,12 @@ from cnnumpy.training.callbacks import (
     FitState,
     check_callbacks,
 )
+from cnnumpy.training.divergence import check_finite, check_finite_weights
 from cnnumpy.validation import check_instance, check_int
 
-__all__ = ["DivergenceError", "Evaluation", "evaluate", "fit", "predict_proba"]
+__all__ = ["Evaluation", "evaluate", "fit", "predict_proba"]
 
 log = logging.getLogger(__name__)
-
-
-class DivergenceError(FloatingPointError):
-    """A loss or a weight became NaN or infinite: the run diverged.
-
-    Raised where it appears (the batch's loss each step, the validation loss
-    and the weights at the end of each epoch), before anything is saved from
-    it, so the checkpoints on disk stay those of the last finite epoch.
-    """
-
-
-def check_finite(value: float, what: str, where: str) -> None:
-    """Raise `DivergenceError` if ``value`` (``what``, at ``where``) is not finite."""
-    if not math.isfinite(value):
-        raise DivergenceError(
-            f"the {what} became {value} at {where}: the run diverged; "
-            f"lower the learning rate"
-        )
-
-
-def check_finite_weights(model: nn.Module, where: str) -> None:
-    """Raise `DivergenceError` if a parameter of ``model`` holds NaN or infinity."""
-    for name, param in model.named_parameters():
-        if not np.isfinite(param.data).all():
-            raise DivergenceError(
-                f"weight {name!r} became NaN or infinite at {where}: the run "
-                f"diverged; lower the learning rate"
-            )
 
 
 # --- the loops ---------------------------------------------------------------------

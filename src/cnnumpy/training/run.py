@@ -37,8 +37,9 @@ from cnnumpy.training.callbacks import (
 )
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
+from cnnumpy.training.divergence import check_finite
 from cnnumpy.training.lock import remove_stale_temporaries, run_lock
-from cnnumpy.training.loop import Evaluation, check_finite, evaluate, fit
+from cnnumpy.training.loop import Evaluation, evaluate, fit
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
 from cnnumpy.validation import check_callable, check_instance, check_int, check_real
 

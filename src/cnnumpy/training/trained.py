@@ -31,12 +31,8 @@ from cnnumpy.nn.impl import check_impl
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import FitState
 from cnnumpy.training.checkpoint import CheckpointError, read_checkpoint
-from cnnumpy.training.loop import (
-    Evaluation,
-    check_finite_weights,
-    evaluate,
-    predict_proba,
-)
+from cnnumpy.training.divergence import check_finite_weights
+from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
 from cnnumpy.training.schema import check_tree
 from cnnumpy.validation import check_instance, check_int, check_path
 
