@@ -265,6 +265,14 @@ def test_non_finite_weights_are_refused(tmp_path):
         load_trained(path)
 
 
+def test_integer_weights_are_refused(tmp_path):
+    tree = checkpoint_tree()
+    tree["model"]["state"]["fc2.bias"] = np.zeros(84, np.int32)
+    path = save_checkpoint(tmp_path / "int.npz", tree)
+    with pytest.raises(CheckpointError, match=r"fc2\.bias' must be an array of floats"):
+        load_trained(path)
+
+
 def test_weights_of_another_dtype_kind_are_refused(tmp_path):
     tree = checkpoint_tree()
     tree["model"]["state"]["fc2.bias"] = np.zeros(84, np.complex64)

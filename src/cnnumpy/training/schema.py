@@ -140,6 +140,8 @@ def _check_model(tree: Any, where: str) -> None:
         if not isinstance(array, np.ndarray) or array.shape != shape:
             got = array.shape if isinstance(array, np.ndarray) else array
             _fail(where, f"model/state/{key}", f"an array of shape {shape}", got)
+        if array.dtype.kind != "f":
+            _fail(where, f"model/state/{key}", "an array of floats", array.dtype)
 
 
 def _check_data(tree: Any, where: str) -> None:
