@@ -220,6 +220,7 @@ def test_diverging_run_exits_2_with_one_line(tiny_mnist_dir, tmp_path):
     [
         ["summary", "--input-size", "100000"],
         ["summary", "--num-classes", "100000000"],
+        ["summary", "--in-channels", "6000"],
         ["explain", "im2col", "--input", "100,100,100,100", "--kernel", "1,100,3,3"],
         ["explain", "pool", "--input", "1,1,3000,3000", "--kernel-size", "2"],
     ],
