@@ -132,6 +132,24 @@ def test_zip_directory_declaring_a_huge_member_is_refused(good, monkeypatch):
         load_checkpoint(good)
 
 
+def test_arrays_over_the_limit_all_together_are_refused(good, monkeypatch):
+    # Deflated, the file is smaller than its arrays: each member and the file
+    # pass their limits, the arrays together do not.
+    with zipfile.ZipFile(good) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, value in members.items():
+            z.writestr(name, value)
+    arrays = sum(len(v) for k, v in members.items() if k != "__meta__.npy")
+    size = good.stat().st_size
+    assert size < arrays
+    monkeypatch.setattr(ckpt, "MAX_FILE_BYTES", size)
+    with pytest.raises(CheckpointError, match=r"arrays declare [\d,]+ bytes in all"):
+        load_checkpoint(good)
+    monkeypatch.setattr(ckpt, "MAX_FILE_BYTES", arrays + 1000)
+    assert load_checkpoint(good)["model"]["name"] == "lenet5"
+
+
 def test_metadata_over_its_limit_is_refused(good, monkeypatch):
     monkeypatch.setattr(ckpt, "MAX_META_BYTES", 100)
     with pytest.raises(CheckpointError, match=r"__meta__.*more than the 100"):

@@ -164,7 +164,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     Memory is bounded by what the file holds: each member's size is checked
     in the zip directory and its ``.npy`` header (against `MAX_MEMBER_BYTES`
     and against each other) before it is read, the JSON against
-    `MAX_META_BYTES`, and only the arrays the JSON refers to are read.
+    `MAX_META_BYTES`, the file and all its arrays together against
+    `MAX_FILE_BYTES`, and only the arrays the JSON refers to are read.
 
     Returns
     -------
@@ -190,7 +191,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 # builds (cnnumpy.models.registry.MAX_PARAMETERS, 2**26) 512 MB. A checkpoint
 # asking for more is refused before anything is allocated.
 MAX_MEMBER_BYTES = 2**29
-MAX_FILE_BYTES = 2**31
+MAX_FILE_BYTES = 2**31  # the file, and all the arrays read from it together
 MAX_META_BYTES = 16 * 2**20
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -226,11 +227,19 @@ def read_checkpoint(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, A
             for key in skip:
                 meta.pop(key, None)
             wanted = _references(meta, where)
-            arrays = {}
             for key in wanted:
                 if key not in infos or key == META:
                     raise CheckpointError(f"{where}: refers to a missing array {key!r}")
-                arrays[key] = _read_member(archive, infos[key], where, MAX_MEMBER_BYTES)
+            total = sum(infos[key].file_size for key in wanted)
+            if total > MAX_FILE_BYTES:  # many members, each under its own limit
+                raise CheckpointError(
+                    f"{where}: its arrays declare {total:,} bytes in all, more than "
+                    f"the {MAX_FILE_BYTES:,} allowed"
+                )
+            arrays = {
+                key: _read_member(archive, infos[key], where, MAX_MEMBER_BYTES)
+                for key in wanted
+            }
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
