@@ -1,11 +1,11 @@
-"""Seeded mutations of a real checkpoint and of IDX files, read under a memory cap.
+"""Seeded mutations of a real checkpoint, IDX files and images, read under a memory cap.
 
 Each mutation (bit flips, truncations, header fields changed, members swapped,
 dropped or duplicated, bytes inserted) is written to a file; one subprocess,
 its address space capped with ``resource.setrlimit(RLIMIT_AS)``, reads them all
 with the public readers. Every one must either load or fail with the project's
-typed error (`CheckpointError`, `IDXError`): never a MemoryError, never another
-exception, never a crash.
+typed error (`CheckpointError`, `IDXError`, ValueError for images): never a
+MemoryError, never another exception, never a crash.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from test_checkpoint_hostile import checkpoint_tree
 resource = pytest.importorskip("resource")  # POSIX only
 
 SEED = 14
-MUTATIONS = {"checkpoint": 600, "idx": 600}
+MUTATIONS = {"checkpoint": 600, "idx": 600, "image": 300}
 # Python, NumPy and the project need about 250 MB of address space; a reader
 # that trusted a declared size of gigabytes would hit the cap.
 ADDRESS_SPACE = 768 * 2**20
@@ -51,7 +51,14 @@ def checkpoint(path):
     load_trained(path)
     resume_config(path)
 
-readers = {"idx": (idx, IDXError), "checkpoint": (checkpoint, CheckpointError)}
+def image(path):
+    load_images([path])
+
+readers = {
+    "idx": (idx, IDXError),
+    "checkpoint": (checkpoint, CheckpointError),
+    "image": (image, ValueError),
+}
 for line in sys.stdin:
     kind, path = json.loads(line)
     read, typed = readers[kind]
@@ -184,6 +191,16 @@ def _meta_edit(data: bytes, rng: random.Random) -> bytes:
     return _zip(list(members.items()))
 
 
+def _image_header(data: bytes, rng: random.Random) -> bytes:
+    """Four bytes of the header (sizes, offsets, counts) set to a hostile value."""
+    out = bytearray(data)
+    at = rng.randrange(min(len(out), 64))
+    out[at : at + 4] = rng.choice(
+        [b"\xff\xff\xff\xff", b"\0\0\0\0", b"\x7f\xff\xff\xff"]
+    )
+    return bytes(out)
+
+
 COMMON = [_flip_bits, _truncate, _insert]
 MUTATORS = {
     "checkpoint": [
@@ -194,6 +211,7 @@ MUTATORS = {
         _meta_edit,
     ],
     "idx": [*COMMON, _idx_header],
+    "image": [*COMMON, _image_header],
 }
 
 
@@ -209,7 +227,25 @@ def _sources(folder: Path) -> dict[str, list[Path]]:
     ]:
         write_idx(folder / name, array)
         files.append(folder / name)
-    return {"checkpoint": [checkpoint], "idx": files}
+    from PIL import Image
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[5:22, 10:16] = 255
+    images = []
+    for name, picture in [
+        ("digit.png", Image.fromarray(digit)),
+        ("deep.png", Image.fromarray(digit.astype(np.uint16) * 257)),
+        ("digit.ico", Image.fromarray(digit).convert("RGBA")),
+        ("digit.tiff", Image.fromarray(digit)),
+        ("float.tiff", Image.fromarray(digit.astype(np.float32) / 255)),
+        ("digit.tga", Image.fromarray(digit)),
+        ("digit.bmp", Image.fromarray(digit)),
+        ("digit.gif", Image.fromarray(digit)),
+        ("digit.jpg", Image.fromarray(digit)),
+    ]:
+        picture.save(folder / name)
+        images.append(folder / name)
+    return {"checkpoint": [checkpoint], "idx": files, "image": images}
 
 
 def _mutate(source: Path, kind: str, rng: random.Random) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -103,8 +104,14 @@ IMAGE_MAGICS = (
 # The largest image decoded, in pixels (Pillow's own default bomb limit is about
 # 89 million; a larger file is refused before it is decoded).
 MAX_IMAGE_PIXELS = 89_478_485
+# The largest image file read (an uncompressed RGBA TIFF of MAX_IMAGE_PIXELS).
+MAX_IMAGE_FILE_BYTES = 4 * MAX_IMAGE_PIXELS
 # Pillow modes of more than 8 bits per pixel, scaled from their range to 0..255.
 _WIDE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+class _Refused(ValueError):
+    """An image refused by this module's own checks (not a decoder's error)."""
 
 
 def _load_one(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -160,14 +167,23 @@ def _load_picture(path: Path, size: tuple[int, int]) -> np.ndarray:
             f"reading {path} needs Pillow: pip install 'cnnumpy[cli]'"
         ) from err
     height, width = size
+    file_size = path.stat().st_size
+    if file_size > MAX_IMAGE_FILE_BYTES:
+        raise ValueError(
+            f"{path}: {file_size:,} bytes, more than the {MAX_IMAGE_FILE_BYTES:,} "
+            f"allowed for an image file"
+        )
+    # From memory: Pillow's plugins read chunks of the size a header declares,
+    # and a file object allocates that size before reading; BytesIO does not.
+    source = io.BytesIO(path.read_bytes())
     try:
         with warnings.catch_warnings():
             # A bomb warning is an error here: the file is refused, not decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 w, h = img.size
                 if w * h > MAX_IMAGE_PIXELS:
-                    raise ValueError(
+                    raise _Refused(
                         f"{path}: image of {w}x{h} pixels, more than the "
                         f"{MAX_IMAGE_PIXELS:,} allowed"
                     )
@@ -178,9 +194,17 @@ def _load_picture(path: Path, size: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"{path}: refused as a decompression bomb ({err})") from None
     except UnidentifiedImageError as err:
         raise ValueError(f"{path}: not an image Pillow can read") from err
+    except (_Refused, MemoryError):
+        raise
     except (OSError, SyntaxError, EOFError) as err:
         # Pillow reports truncated or corrupt files as OSError (or SyntaxError).
         raise ValueError(f"{path}: unreadable image ({err})") from err
+    except Exception as err:
+        # A decoder meeting hostile bytes may raise anything (TypeError from a
+        # TIFF tag of the wrong type ...): the file is unreadable all the same.
+        raise ValueError(
+            f"{path}: unreadable image ({type(err).__name__}: {err})"
+        ) from err
     pixels = np.asarray(gray, dtype=np.float32)  # (H, W)
     pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
     border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
@@ -196,7 +220,7 @@ def _grayscale(img: Any, path: Path) -> Any:
     if img.mode in _WIDE_MODES:
         values = np.asarray(img, dtype=np.float64)  # (H, W)
         if not np.isfinite(values).all():
-            raise ValueError(f"{path}: image holds NaN or infinite values")
+            raise _Refused(f"{path}: image holds NaN or infinite values")
         low, high = _value_range(img.mode, values)
         scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
         return Image.fromarray(np.clip(scaled, 0, 255).astype(np.float32), mode="F")
