@@ -241,3 +241,22 @@ def test_metrics_are_valid_json_and_checkpoints_finite(tiny_mnist_dir, tmp_path)
     )
     state = load_checkpoint(tmp_path / "run" / "last.npz")["model"]["state"]
     assert all(np.isfinite(a).all() for a in state.values())
+
+
+def test_a_reader_leaving_early_ends_quietly(good, tmp_path):
+    from cnnumpy.data import write_idx
+
+    images = tmp_path / "many-idx3-ubyte"
+    write_idx(images, np.zeros((20_000, 28, 28), np.uint8))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnumpy", "predict", good, images],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout.readline().startswith(str(images).encode())
+    proc.stdout.close()  # as `| head -1` does
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 141
+    assert stderr == b""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 
@@ -36,6 +37,8 @@ from cnnumpy.functional import set_num_threads
 from cnnumpy.training.checkpoint import CheckpointError
 
 __all__ = ["build_parser", "main"]
+
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         try:
             status = args.run(args)
+        except BrokenPipeError:  # the reader left (`| head`): stop quietly
+            # Python's documented recipe: no second error when stdout is flushed
+            # at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
             print(f"\n{PROG}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
