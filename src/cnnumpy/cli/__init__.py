@@ -16,6 +16,9 @@ the failure (bad input, a file too large or malformed, a diverging run, memory
 running out, deep recursion), never a traceback. Warnings raised while a
 command runs are held back: printed one line each after a success, dropped
 after a failure, so that the error stands alone.
+
+Exit status: 0 success, 2 any error (a diverging run included), 130 Ctrl-C,
+141 when the reader of the output left early (``| head``).
 """
 
 from __future__ import annotations
