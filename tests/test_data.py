@@ -231,8 +231,9 @@ def test_normalized_rejects_bad_arguments():
         data.normalized(float("nan"), 1.0)
     with pytest.raises(TypeError, match="`std` must be a real number, got str '1'"):
         data.normalized(0.5, "1")
-    with pytest.raises(TypeError, match="`dtype` must be a floating dtype, got int32"):
-        data.normalized(0.5, 0.5, dtype=np.int32)
+    for dtype in (np.int32, np.float16, "float", "f8"):
+        with pytest.raises(TypeError, match="`dtype` must be float32 or float64, got"):
+            data.normalized(0.5, 0.5, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])

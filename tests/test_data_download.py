@@ -276,3 +276,19 @@ def test_load_dataset_offline(tmp_path, refused_url, monkeypatch):
         match=r"(?s)train-images-idx3-ubyte.gz.*--data DIR.*Reason: could not download",
     ):
         load_dataset("mnist", cache_dir=tmp_path)
+
+
+def test_a_download_over_the_size_limit_is_refused(
+    server, payload, tmp_path, monkeypatch
+):
+    import importlib
+
+    module = importlib.import_module("cnnumpy.data.download")  # not the function
+    _, base = server
+    name, data = payload
+    monkeypatch.setattr(module, "MAX_DOWNLOAD_BYTES", len(data) // 2)
+    dest = tmp_path / "out" / "blob.bin"
+    with pytest.raises(DownloadError, match="allowed") as info:
+        download(base + name, dest, sha256(data))
+    assert "over the" in info.value.failures[0][1]
+    assert list(dest.parent.iterdir()) == []

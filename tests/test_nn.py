@@ -867,6 +867,10 @@ def test_modules_with_parameters_compute_in_their_dtype(
     y = module(x)
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, module(x.astype(dtype)))
+    if np.dtype(input_dtype).kind != "f":  # an integer gradient is refused
+        with pytest.raises(TypeError, match=r"`dy` must be float32 or float64"):
+            module.backward(np.ones(y.shape, dtype=input_dtype))
+        input_dtype = dtype
     dx = module.backward(np.ones(y.shape, dtype=input_dtype))
     assert dx.dtype == dtype
     assert all(p.grad.dtype == dtype for p in module.parameters())

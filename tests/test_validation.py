@@ -717,7 +717,10 @@ NOT_IN_TABLE = {
     "BackwardBeforeForwardError",
     "CheckpointError",
     "DatasetNotFoundError",
+    "DivergenceError",
     "DownloadError",
+    "IDXError",
+    "RunLockedError",
     # No arguments.
     "Callback",
     "default_cache_dir",

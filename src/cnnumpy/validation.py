@@ -36,7 +36,9 @@ __all__ = [
     "check_choice",
     "check_ctx",
     "check_dtype",
+    "check_elements",
     "check_grad",
+    "check_grad_dtype",
     "check_instance",
     "check_int",
     "check_pair",
@@ -248,9 +250,17 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
 
 
 def check_shape(
-    shape: object, name: str = "input_shape", what: str = "(N, C, H, W)"
+    shape: object,
+    name: str = "input_shape",
+    what: str = "(N, C, H, W)",
+    *,
+    maximum: int | None = None,
 ) -> tuple[int, int, int, int]:
-    """``shape`` as 4 positive ints, or a ValueError naming ``name``."""
+    """``shape`` as 4 positive ints, or a ValueError naming ``name``.
+
+    ``maximum`` bounds the number of elements (the product), so that a shape
+    typed on a command line cannot ask for more memory than the machine has.
+    """
     if (
         not isinstance(shape, (tuple, list))
         or len(shape) != 4
@@ -261,7 +271,17 @@ def check_shape(
     ):
         raise ValueError(f"`{name}` must be 4 positive ints {what}, got {shape!r}")
     a, b, c, d = (int(v) for v in shape)
+    check_elements(a * b * c * d, name, maximum)
     return a, b, c, d
+
+
+def check_elements(count: int, name: str, maximum: int | None) -> int:
+    """``count`` (elements that ``name`` asks for) if it is at most ``maximum``."""
+    if maximum is not None and count > maximum:
+        raise ValueError(
+            f"`{name}` asks for {count:,} elements, more than the {maximum:,} allowed"
+        )
+    return count
 
 
 def check_ctx(ctx: object, cls: type, producer: str) -> None:
@@ -273,12 +293,24 @@ def check_ctx(ctx: object, cls: type, producer: str) -> None:
         )
 
 
+def check_grad_dtype(dy: object, name: str = "dy") -> np.ndarray:
+    """``dy`` if it is a float32 or float64 ndarray (a gradient's dtypes)."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    if dy.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"`{name}` must be float32 or float64, got {dy.dtype}")
+    return dy
+
+
 def check_grad(
     dy: object, expected_shape: tuple[int, ...], name: str = "dy"
 ) -> np.ndarray:
-    """Check an upstream gradient against the shape of the output it belongs to."""
-    if not isinstance(dy, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(dy).__name__}")
+    """Check an upstream gradient against the shape of the output it belongs to.
+
+    The gradient must be a float32 or float64 array, as the outputs are: an
+    integer, boolean or float16 gradient is refused, never silently cast.
+    """
+    check_grad_dtype(dy, name)
     if dy.shape != tuple(expected_shape):
         raise ValueError(
             f"`{name}` must have the output's shape {tuple(expected_shape)}, "

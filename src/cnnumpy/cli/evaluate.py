@@ -18,7 +18,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     name = args.dataset or trained.dataset
     data_dir = args.data_dir
     if args.dataset is None and data_dir is None:  # where it was trained
-        data_dir = trained.checkpoint.get("config", {}).get("data_dir")
+        saved = trained.checkpoint.get("config")
+        data_dir = saved.get("data_dir") if isinstance(saved, dict) else None
     test = data.load_test_set(
         name,
         data_dir=data_dir,

@@ -12,7 +12,7 @@ from cnnumpy.data.datasets import (
     load_test_set,
 )
 from cnnumpy.data.download import DownloadError, download
-from cnnumpy.data.idx import read_idx, write_idx
+from cnnumpy.data.idx import IDXError, read_idx, write_idx
 from cnnumpy.data.images import load_images
 from cnnumpy.data.loader import DataLoader
 
@@ -22,6 +22,7 @@ __all__ = [
     "Dataset",
     "DatasetNotFoundError",
     "DownloadError",
+    "IDXError",
     "default_cache_dir",
     "download",
     "load_dataset",

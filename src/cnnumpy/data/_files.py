@@ -29,8 +29,10 @@ def temporary_sibling(dest: Path) -> Iterator[tuple[BinaryIO, Path]]:
     check) the temporary file is removed.
     """
     while True:
-        # A hidden name, so folder scans for data files never pick it up.
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        # A hidden name, so folder scans for data files never pick it up; the
+        # pid lets a later run tell a dead process's leftovers.
+        token = f"{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = dest.with_name(f".{dest.name}.{token}.part")
         try:
             # 0o666 minus the umask, like an ordinary file (mkstemp would give 0o600).
             fd = os.open(tmp, _FLAGS, 0o666)

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.data.idx import read_idx
+from cnnumpy.data.idx import IDXError, read_idx
 
-__all__ = ["FILE_NAMES", "ROLES", "find_idx_files", "read_split"]
+__all__ = ["FILE_NAMES", "MAX_CLASSES", "ROLES", "find_idx_files", "read_split"]
+
+# Labels index classes: the class names and every (K,)-sized array follow from
+# the largest label, so it is bounded before anything is built from it.
+MAX_CLASSES = 2**16
 
 ROLES = ("train images", "train labels", "test images", "test labels")
 
@@ -61,26 +65,33 @@ def find_idx_files(folder: Path, roles: tuple[str, ...] = ROLES) -> dict[str, Pa
 
 def read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images as (N, 1, H, W) and int64 labels (N,) from two IDX files."""
+    labels = read_idx(labels_path)  # the small file first: cheap to refuse
     images = read_idx(images_path)
-    labels = read_idx(labels_path)
     if images.ndim != 3:
-        raise ValueError(
+        raise IDXError(
             f"{images_path}: expected 3-D images (N, H, W), got shape {images.shape}"
         )
     if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(
+        raise IDXError(
             f"{images_path}: expected ubyte or float images, got {images.dtype}"
         )
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise IDXError(f"{images_path}: images hold NaN or infinite values")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
+        raise IDXError(
             f"{labels_path}: expected 1-D integer labels, got shape {labels.shape} "
             f"of {labels.dtype}"
         )
     if len(labels) != len(images):
-        raise ValueError(
+        raise IDXError(
             f"{labels_path} holds {len(labels)} labels but {images_path} holds "
             f"{len(images)} images"
         )
     if labels.size and labels.min() < 0:
-        raise ValueError(f"{labels_path}: labels must be >= 0, got {labels.min()}")
+        raise IDXError(f"{labels_path}: labels must be >= 0, got {labels.min()}")
+    if labels.size and labels.max() >= MAX_CLASSES:
+        raise IDXError(
+            f"{labels_path}: labels must be below {MAX_CLASSES} (class indices), "
+            f"got {labels.max()}"
+        )
     return images[:, None], labels.astype(np.int64)  # (N, 1, H, W)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cnnumpy.validation import check_instance, check_real, check_str
+from cnnumpy.validation import check_dtype, check_instance, check_real, check_str
 
 __all__ = ["Dataset", "normalization_stats", "normalize"]
 
@@ -130,7 +130,7 @@ class Dataset:
         ----------
         mean, std : float
             As returned by `normalization_stats`; ``std`` must be positive.
-        dtype : floating dtype
+        dtype : float32 or float64
             The dtype of the result and of the arithmetic.
 
         Examples
@@ -152,9 +152,7 @@ def normalize(
     uint8 images are divided by 255 first; float images are taken as already
     scaled. `Dataset.normalized` applies this to a data set's images.
     """
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"`dtype` must be a floating dtype, got {dtype}")
+    dtype = check_dtype(dtype)
     check_real(mean, "mean")
     check_real(std, "std", above=0)
     images = np.asarray(images)

@@ -17,6 +17,9 @@ from cnnumpy.validation import check_callable, check_path, check_real, check_str
 __all__ = ["DownloadError", "download"]
 
 CHUNK_SIZE = 1 << 16
+# A download is refused past this size (the largest known file is 26 MB): a
+# wrong or hostile server cannot fill the disk before the digest is checked.
+MAX_DOWNLOAD_BYTES = 2**30
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 Progress = Callable[[int, "int | None"], object]
@@ -127,10 +130,14 @@ def _fetch(
                 done = 0
                 if progress is not None:
                     progress(done, total)
+                if total is not None and total > MAX_DOWNLOAD_BYTES:
+                    return _too_large(total)
                 while chunk := response.read(CHUNK_SIZE):
                     f.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
+                    if done > MAX_DOWNLOAD_BYTES:
+                        return _too_large(done)
                     if progress is not None:
                         progress(done, total)
         except urllib.error.HTTPError as err:
@@ -149,6 +156,10 @@ def _fetch(
             return f"SHA-256 mismatch: expected {sha256}, got {digest.hexdigest()}"
         os.replace(tmp, dest)
     return None
+
+
+def _too_large(size: int) -> str:
+    return f"{size:,} bytes or more, over the {MAX_DOWNLOAD_BYTES:,} allowed"
 
 
 def _content_length(response: object) -> int | None:

@@ -10,6 +10,9 @@ from cnnumpy.functional.geometry import Geometry
 
 # Larger matrices print their shape and first rows only.
 MAX_NUMBERS = 2000
+# The most elements an explanation computes in one array (its input, kernels or
+# column matrix): the text shows a few rows, memory holds them all.
+MAX_ELEMENTS = 2**22
 CONV_FORMULA = (
     "out = floor((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1"
 )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy import functional, reference
-from cnnumpy.explain._text import Shape4, arange, check, matrix, number, size_lines
+from cnnumpy.explain._text import (
+    MAX_ELEMENTS,
+    Shape4,
+    arange,
+    check,
+    matrix,
+    number,
+    size_lines,
+)
 from cnnumpy.functional.geometry import Geometry
 from cnnumpy.functional.im2col_indices import (
     col2im_by_index,
@@ -13,7 +21,7 @@ from cnnumpy.functional.im2col_indices import (
     im2col_indices,
     index_geometry,
 )
-from cnnumpy.validation import check_shape
+from cnnumpy.validation import check_elements, check_shape
 
 __all__ = ["explain_col2im", "explain_conv_backward", "explain_im2col"]
 
@@ -26,8 +34,12 @@ def conv_setup(
     dilation: object,
 ) -> tuple[Shape4, Shape4, Geometry]:
     """Validate the arguments of a conv explanation; their names in the errors."""
-    N, C, H, W = check_shape(input_shape, "input_shape", "(N, C, H, W)")
-    F, Ck, kH, kW = check_shape(kernel_shape, "kernel_shape", "(F, C, kH, kW)")
+    N, C, H, W = check_shape(
+        input_shape, "input_shape", "(N, C, H, W)", maximum=MAX_ELEMENTS
+    )
+    F, Ck, kH, kW = check_shape(
+        kernel_shape, "kernel_shape", "(F, C, kH, kW)", maximum=MAX_ELEMENTS
+    )
     if Ck != C:
         raise ValueError(
             f"`kernel_shape` must have the input's C={C} channels, got {Ck} "
@@ -36,6 +48,12 @@ def conv_setup(
     geom = index_geometry(
         (N, C, H, W), (kH, kW), stride, padding, dilation, kernel_name="kernel_shape"
     )
+    # The text prints the padded input, the kernels and the column matrix.
+    out_h, out_w = geom.out
+    Hp, Wp = H + 2 * geom.padding[0], W + 2 * geom.padding[1]
+    check_elements(N * C * Hp * Wp, "input_shape", MAX_ELEMENTS)
+    check_elements(F * C * kH * kW, "kernel_shape", MAX_ELEMENTS)
+    check_elements(C * kH * kW * N * out_h * out_w, "input_shape", MAX_ELEMENTS)
     return (N, C, H, W), (F, C, kH, kW), geom
 
 

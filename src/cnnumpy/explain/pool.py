@@ -8,6 +8,7 @@ import numpy as np
 
 from cnnumpy import functional, reference
 from cnnumpy.explain._text import (
+    MAX_ELEMENTS,
     MAX_NUMBERS,
     Shape4,
     arange,
@@ -17,7 +18,7 @@ from cnnumpy.explain._text import (
     size_lines,
 )
 from cnnumpy.functional.geometry import pool_geometry
-from cnnumpy.validation import check_shape
+from cnnumpy.validation import check_elements, check_shape
 
 __all__ = ["explain_pool"]
 
@@ -76,7 +77,7 @@ def explain_pool(
     >>> explain_pool((1, 1, 2, 2), 2, kind="avg").splitlines()[-1]
     'Check: y, dx against cnnumpy.reference.avg_pool2d: equal: True'
     """
-    xs = check_shape(input_shape, "input_shape", "(N, C, H, W)")
+    xs = check_shape(input_shape, "input_shape", "(N, C, H, W)", maximum=MAX_ELEMENTS)
     if kind not in ("max", "avg"):
         raise ValueError(f"`kind` must be 'max' or 'avg', got {kind!r}")
     is_max = kind == "max"
@@ -87,6 +88,8 @@ def explain_pool(
         x, about_x = arange(xs), "x = arange(N*C*H*W).reshape(N, C, H, W)"
     geom = pool_geometry(x, kernel_size, stride, padding)
     (kH, kW), (sH, sW), (ph, pw) = geom.kernel, geom.stride, geom.padding
+    N, C, H, W = xs
+    check_elements(N * C * (H + 2 * ph) * (W + 2 * pw), "input_shape", MAX_ELEMENTS)
     x_padded = np.pad(
         x,
         ((0, 0), (0, 0), (ph, ph), (pw, pw)),

@@ -128,6 +128,15 @@ def window_geometry(
     return Geometry(kernel, stride_, padding_, dilation_, out, extra)
 
 
+def _check_channels(a: np.ndarray, name: str, what: str) -> None:
+    """Axis 1 holds channels: none at all is an error, not an empty result."""
+    if a.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must have at least 1 channel (axis 1 of {what}), "
+            f"got shape {a.shape}"
+        )
+
+
 def conv_geometry(
     x: np.ndarray,
     weight: np.ndarray,
@@ -146,6 +155,12 @@ def conv_geometry(
         )
     C = x.shape[1]
     F, Cg = weight.shape[:2]
+    _check_channels(x, "x", "(N, C, H, W)")
+    _check_channels(weight, "weight", "(out_channels, in_channels/groups, kH, kW)")
+    if F == 0:
+        raise ValueError(
+            f"`weight` must have at least 1 output channel, got shape {weight.shape}"
+        )
     groups = check_groups(C, F, groups)
     if Cg * groups != C:
         raise ValueError(
@@ -172,5 +187,6 @@ def pool_geometry(
 ) -> Geometry:
     """Validate pooling arguments; ``stride=None`` means the kernel size."""
     check_array(x, "x", 4, "(N, C, H, W)")
+    _check_channels(x, "x", "(N, C, H, W)")
     kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
     return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnumpy.functional import _engine
-from cnnumpy.validation import check_grad
+from cnnumpy.validation import check_grad, check_grad_dtype
 
 __all__ = ["flatten", "flatten_backward", "linear", "linear_backward"]
 
@@ -116,8 +116,7 @@ def flatten(x: np.ndarray, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
 
 def flatten_backward(dy: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     """Reshape the gradient back to the input's shape."""
-    if not isinstance(dy, np.ndarray):
-        raise TypeError(f"`dy` must be a numpy.ndarray, got {type(dy).__name__}")
+    check_grad_dtype(dy)
     if dy.size != int(np.prod(input_shape)):
         raise ValueError(
             f"`dy` must have {int(np.prod(input_shape))} elements to match the input "

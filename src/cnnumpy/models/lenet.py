@@ -21,7 +21,7 @@ from cnnumpy.nn.impl import check_impl
 from cnnumpy.nn.init import resolve_rng
 from cnnumpy.validation import check_dtype, check_int
 
-__all__ = ["flat_features", "lenet5", "lenet5_modern"]
+__all__ = ["flat_features", "lenet5", "lenet5_modern", "parameter_shapes"]
 
 
 def flat_features(input_size: int) -> int:
@@ -39,6 +39,31 @@ def flat_features(input_size: int) -> int:
             f"`input_size` must be at least 12 pixels for LeNet-5, got {input_size}"
         )
     return 16 * side * side
+
+
+def parameter_shapes(
+    num_classes: int = 10, in_channels: int = 1, input_size: int = 28
+) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of LeNet-5 (either variant), computed, not built.
+
+    A checkpoint's weights are checked against them before a model is built,
+    so that a config asking for a huge model allocates nothing.
+    """
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    features = flat_features(check_int(input_size, "input_size", minimum=1))
+    return {
+        "conv1.weight": (6, in_channels, 5, 5),
+        "conv1.bias": (6,),
+        "conv2.weight": (16, 6, 5, 5),
+        "conv2.bias": (16,),
+        "fc1.weight": (120, features),
+        "fc1.bias": (120,),
+        "fc2.weight": (84, 120),
+        "fc2.bias": (84,),
+        "fc3.weight": (num_classes, 84),
+        "fc3.bias": (num_classes,),
+    }
 
 
 def _lenet(

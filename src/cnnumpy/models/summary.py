@@ -9,7 +9,10 @@ import numpy as np
 from cnnumpy import nn
 from cnnumpy.validation import check_instance, check_shape, check_str
 
-__all__ = ["count_parameters", "summary"]
+__all__ = ["MAX_INPUT_ELEMENTS", "count_parameters", "summary"]
+
+# The largest input `summary` runs through the model (one image of C*H*W values).
+MAX_INPUT_ELEMENTS = 2**22
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:
@@ -79,8 +82,10 @@ def summary(
     if len(input_shape) != 3:
         raise ValueError(f"`input_shape` must be (C, H, W), got {input_shape!r}")
     try:
-        shape = check_shape((1, *input_shape))[1:]
-    except ValueError:
+        shape = check_shape((1, *input_shape), maximum=MAX_INPUT_ELEMENTS)[1:]
+    except ValueError as err:
+        if "allowed" in str(err):
+            raise
         raise ValueError(
             f"`input_shape` must be 3 positive ints (C, H, W), got {input_shape!r}"
         ) from None

@@ -10,7 +10,13 @@ from cnnumpy.nn.impl import check_impl, ops
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_bool, check_dtype, check_int, check_pair
+from cnnumpy.validation import (
+    check_bool,
+    check_dtype,
+    check_grad_dtype,
+    check_int,
+    check_pair,
+)
 
 __all__ = ["Conv2d"]
 
@@ -100,7 +106,7 @@ class Conv2d(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ctx = self._cached()
         dx, dweight, dbias = ops(self.impl).conv2d_backward(
-            as_float_array(dy, self.dtype, "dy"), ctx, self.input_grad
+            as_float_array(check_grad_dtype(dy), self.dtype, "dy"), ctx, self.input_grad
         )
         self.weight.accumulate_grad(dweight)
         if self.bias is not None:

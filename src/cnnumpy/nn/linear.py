@@ -8,7 +8,13 @@ from cnnumpy import functional as F
 from cnnumpy.nn.init import default_uniform, resolve_rng
 from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_bool, check_dtype, check_grad, check_int
+from cnnumpy.validation import (
+    check_bool,
+    check_dtype,
+    check_grad,
+    check_grad_dtype,
+    check_int,
+)
 
 __all__ = ["Flatten", "Linear"]
 
@@ -62,7 +68,7 @@ class Linear(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x = self._cached("_x")
         dx, dweight, dbias = F.linear_backward(
-            as_float_array(dy, self.dtype, "dy"),
+            as_float_array(check_grad_dtype(dy), self.dtype, "dy"),
             x,
             self.weight.data,
             has_bias=self.bias is not None,

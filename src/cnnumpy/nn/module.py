@@ -90,6 +90,18 @@ class Module:
             )
         return ctx
 
+    def _kept(self) -> Iterator[np.ndarray]:
+        """The arrays this module keeps from its forward pass for its backward.
+
+        An in-place layer that writes into one of them would make the backward
+        pass wrong; `Sequential` checks for that (see its docstring).
+        """
+        for name in ("_x", "_y", "_ctx"):
+            value = self.__dict__.get(name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, np.ndarray):
+                    yield v
+
     # --- traversal ---------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
@@ -271,6 +283,12 @@ class Sequential(Module):
     ``Sequential(OrderedDict(conv1=Conv2d(1, 6, 5), act1=Tanh()))`` has
     ``'conv1.weight'`` and ``model.conv1``. A slice keeps the names.
 
+    As PyTorch does, ``backward`` raises RuntimeError when an in-place layer
+    (``ReLU(inplace=True)`` ...) overwrote an array that an earlier layer keeps
+    for its own backward pass: the output of ``Tanh``, ``Sigmoid``, ``ReLU``,
+    ``Softmax`` or ``MaxPool2d`` (or a view of it, through ``Flatten``). The
+    forward pass, whose values are right, still works, for inference.
+
     ``backward`` asks a child for its input gradient only if something needs it:
     the caller (``self.input_grad``) or a parameter in an earlier child. So in a
     network that starts with a convolution, the first layer skips its most
@@ -297,6 +315,7 @@ class Sequential(Module):
                 )
         self._names = [name for name, _ in named]
         self._layers = [m for _, m in named]
+        self._overwritten: str | None = None  # set by forward, raised by backward
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from zip(self._names, self._layers)
@@ -332,11 +351,37 @@ class Sequential(Module):
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for m in self._layers:
+        self._overwritten = None
+        for i, m in enumerate(self._layers):
+            if getattr(m, "inplace", False) and self._overwritten is None:
+                self._overwritten = self._kept_by_earlier(i, x)
             x = m(x)
         return x
 
+    def _kept_by_earlier(self, i: int, x: np.ndarray) -> str | None:
+        """Which layer before ``i`` keeps an array that ``x`` shares memory with,
+        as a message (None if none does)."""
+        if not isinstance(x, np.ndarray):
+            return None
+        for j in range(i):
+            if any(np.may_share_memory(x, kept) for kept in self._layers[j]._kept()):
+                earlier, inplace = self._layers[j], self._layers[i]
+                return (
+                    f"the array {type(earlier).__name__} (layer "
+                    f"{self._names[j]!r}) keeps for its backward pass was "
+                    f"overwritten by the in-place {type(inplace).__name__} (layer "
+                    f"{self._names[i]!r}): its gradients would be wrong; use "
+                    f"inplace=False there"
+                )
+        return None
+
+    def _kept(self) -> Iterator[np.ndarray]:
+        for m in self._layers:
+            yield from m._kept()
+
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._overwritten is not None:
+            raise RuntimeError(self._overwritten)
         # Children up to and including the first one with parameters need no
         # input gradient unless the caller wants it.
         first_param = next(

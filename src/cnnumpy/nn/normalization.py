@@ -7,7 +7,13 @@ import numpy as np
 from cnnumpy import functional as F
 from cnnumpy.nn.module import Module, as_float_array
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.validation import check_bool, check_dtype, check_int, check_real
+from cnnumpy.validation import (
+    check_bool,
+    check_dtype,
+    check_grad_dtype,
+    check_int,
+    check_real,
+)
 
 __all__ = ["BatchNorm2d"]
 
@@ -94,7 +100,7 @@ class BatchNorm2d(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         ctx = self._cached()
         dx, dweight, dbias = F.batch_norm_backward(
-            as_float_array(dy, self.dtype, "dy"), ctx
+            as_float_array(check_grad_dtype(dy), self.dtype, "dy"), ctx
         )
         if self.weight is not None:
             self.weight.accumulate_grad(dweight)

@@ -8,6 +8,9 @@
   `load_trained` (``trained``) gives back a model ready to predict.
 - `TrainConfig` (``config``), `train_run` (``run``) and the files a run
   leaves (``artifacts``): ``cnnumpy train`` as a function.
+- Faults: ``schema`` checks a checkpoint's JSON before anything is built from
+  it, ``lock`` keeps one run per folder (`RunLockedError`), ``divergence``
+  stops a run whose loss or weights become NaN (`DivergenceError`).
 - ``plots``: the pictures of a run (matplotlib, imported when drawing).
 
 Nothing here parses arguments or prints: the command line does.
@@ -20,6 +23,8 @@ from cnnumpy.training.checkpoint import (
     save_checkpoint,
 )
 from cnnumpy.training.config import TrainConfig, resume_config
+from cnnumpy.training.divergence import DivergenceError
+from cnnumpy.training.lock import RunLockedError
 from cnnumpy.training.loop import Evaluation, evaluate, fit, predict_proba
 from cnnumpy.training.run import RunResult, split_validation, train_run
 from cnnumpy.training.trained import TrainedModel, load_trained
@@ -28,9 +33,11 @@ __all__ = [
     "BestCheckpoint",
     "Callback",
     "CheckpointError",
+    "DivergenceError",
     "EarlyStopping",
     "Evaluation",
     "FitState",
+    "RunLockedError",
     "RunResult",
     "TrainConfig",
     "TrainedModel",

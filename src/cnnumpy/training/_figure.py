@@ -41,7 +41,8 @@ def save(fig, path: Path) -> None:
     in ``.tmp`` plus the suffix of ``path`` (so matplotlib keeps the format). It is
     removed if drawing fails; an older ``path`` then stays untouched.
     """
-    tmp = path.with_name(f"{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    token = f"{os.getpid()}.{secrets.token_hex(4)}"  # the pid: see training.lock
+    tmp = path.with_name(f".{path.stem}.{token}.tmp{path.suffix}")
     # O_EXCL: never write over someone else's file; mode 0o666 under the umask,
     # so the final image gets the permissions a plain open() would give it.
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

@@ -27,10 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def write_metrics(out: Path, metrics: dict[str, Any], state: FitState) -> list[Path]:
-    """Write ``metrics.json`` and ``history.csv`` (each atomically)."""
-    atomic_write_bytes(
-        out / "metrics.json", json.dumps(metrics, indent=2).encode("utf-8")
-    )
+    """Write ``metrics.json`` and ``history.csv`` (each atomically).
+
+    ``metrics.json`` is always valid JSON: a NaN or infinite value in
+    ``metrics`` raises ValueError and nothing is written.
+    """
+    try:
+        text = json.dumps(metrics, indent=2, allow_nan=False)
+    except ValueError as err:
+        raise ValueError(
+            f"metrics.json would hold a NaN or infinite value ({err})"
+        ) from None
+    atomic_write_bytes(out / "metrics.json", text.encode("utf-8"))
     atomic_write_bytes(out / "history.csv", _history_csv(state.history))
     return [out / "metrics.json", out / "history.csv"]
 

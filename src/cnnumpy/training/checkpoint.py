@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,12 @@ def save_checkpoint(path: str | Path, tree: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`, without unpickling.
 
+    Memory is bounded by what the file holds: each member's size is checked
+    in the zip directory and its ``.npy`` header (against `MAX_MEMBER_BYTES`
+    and against each other) before it is read, the JSON against
+    `MAX_META_BYTES`, the file and all its arrays together against
+    `MAX_FILE_BYTES`, and only the arrays the JSON refers to are read.
+
     Returns
     -------
     dict
@@ -169,35 +177,164 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     FileNotFoundError
         ``path`` does not exist.
     CheckpointError
-        The file is not a cnnumpy checkpoint: not an npz archive, truncated,
-        holds pickled objects, lacks the metadata or has a newer version.
+        The file is not a cnnumpy checkpoint: not an npz archive (a plain
+        ``.npy`` ...), truncated, holds pickled objects or non-numeric arrays,
+        declares sizes over the limits or at odds with each other, lacks the
+        metadata, has malformed or too deeply nested metadata, or a newer
+        version.
     """
+    return read_checkpoint(path)
+
+
+# The largest array member read from a checkpoint, and the largest JSON entry.
+# LeNet-5's weights take 0.5 MB in float64; the largest model the registry
+# builds (cnnumpy.models.registry.MAX_PARAMETERS, 2**26) 512 MB. A checkpoint
+# asking for more is refused before anything is allocated.
+MAX_MEMBER_BYTES = 2**29
+MAX_FILE_BYTES = 2**31  # the file, and all the arrays read from it together
+MAX_META_BYTES = 16 * 2**20
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_checkpoint(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`load_checkpoint`, leaving out the top-level entries named in ``skip``
+    (their arrays are never read)."""
     path = Path(check_path(path, "path"))
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     where = f"checkpoint {str(path)!r}"
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(
+            f"{where} holds {size:,} bytes, more than the {MAX_FILE_BYTES:,} allowed"
+        )
+    # From memory: reading a file object with a size the archive declares (its
+    # central directory, a member) would allocate that size before reading.
+    raw = path.read_bytes()
+    if raw.startswith(_NPY_MAGIC):
+        raise CheckpointError(
+            f"{where} is a single .npy array, not a checkpoint (.npz)"
+        )
     try:
-        # From memory: np.load leaks its file handle when the archive is broken.
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as err:  # pickled members, or an unreadable .npy header
-        raise CheckpointError(f"{where} cannot be read safely: {err}") from None
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            infos = _members(archive, where)
+            if META not in infos:
+                raise CheckpointError(
+                    f"{where} has no {META!r} entry: not a cnnumpy checkpoint"
+                )
+            text = _read_member(archive, infos[META], where, MAX_META_BYTES)
+            meta = _parse_meta(text, where)
+            for key in skip:
+                meta.pop(key, None)
+            wanted = _references(meta, where)
+            for key in wanted:
+                if key not in infos or key == META:
+                    raise CheckpointError(f"{where}: refers to a missing array {key!r}")
+            total = sum(infos[key].file_size for key in wanted)
+            if total > MAX_FILE_BYTES:  # many members, each under its own limit
+                raise CheckpointError(
+                    f"{where}: its arrays declare {total:,} bytes in all, more than "
+                    f"the {MAX_FILE_BYTES:,} allowed"
+                )
+            arrays = {
+                key: _read_member(archive, infos[key], where, MAX_MEMBER_BYTES)
+                for key in wanted
+            }
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
         raise CheckpointError(
             f"{where} is not a complete .npz archive (truncated or not a "
             f"checkpoint): {err}"
         ) from None
-    for name, array in arrays.items():
-        if not isinstance(array, np.ndarray):
+    except (ValueError, OSError, NotImplementedError, RuntimeError) as err:
+        # Unreadable .npy headers, bad CRCs, unsupported or encrypted members.
+        raise CheckpointError(f"{where} cannot be read safely: {err}") from None
+    return _unpack(meta, arrays, where)
+
+
+def _members(archive: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
+    """Array name -> zip entry, each a ``.npy`` of a bounded declared size."""
+    infos: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename
+        if not name.endswith(".npy"):
             raise CheckpointError(f"{where}: member {name!r} is not a .npy array")
-    if META not in arrays:
+        key = name[: -len(".npy")]
+        if key in infos:
+            raise CheckpointError(f"{where}: member {name!r} appears twice")
+        infos[key] = info
+    return infos
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, limit: int
+) -> np.ndarray:
+    """The array of one member, its sizes checked before its data is read."""
+    name = info.filename
+    if info.file_size > limit + 4096:  # + room for the .npy header
         raise CheckpointError(
-            f"{where} has no {META!r} entry: not a cnnumpy checkpoint"
+            f"{where}: member {name!r} declares {info.file_size:,} bytes, "
+            f"more than the {limit:,} allowed"
+        )
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise CheckpointError(
+                f"{where}: member {name!r} has .npy version {version}"
+            )
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"{where} cannot be read safely: member {name!r} holds pickled "
+                f"objects (dtype {dtype})"
+            )
+        if dtype.kind not in "biuf" or dtype.fields is not None:
+            raise CheckpointError(f"{where}: array {name!r} has dtype {dtype}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        header = f.tell()
+        if nbytes > limit or header + nbytes != info.file_size:
+            raise CheckpointError(
+                f"{where}: member {name!r} declares shape {shape} of {dtype} "
+                f"({nbytes:,} bytes) in {info.file_size:,} bytes with its header"
+                + (f", more than the {limit:,} allowed" if nbytes > limit else "")
+            )
+        data = _read_chunks(f, nbytes)
+        if len(data) != nbytes or f.read(1):
+            raise CheckpointError(f"{where}: member {name!r} is truncated")
+    # A bytearray: the array is writable without a copy, unless swapped.
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    array = array.reshape(shape, order="F" if fortran else "C")
+    return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
+
+
+def _read_chunks(f: Any, size: int) -> bytearray:
+    """Up to ``size`` bytes of ``f``, read in pieces: memory follows the bytes
+    that are there, not a size the archive declares."""
+    data = bytearray()
+    while len(data) < size:
+        part = f.read(min(1 << 20, size - len(data)))
+        if not part:
+            break
+        data += part
+    return data
+
+
+def _parse_meta(raw: np.ndarray, where: str) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(
+            f"{where}: {META!r} must be 1-D uint8 (UTF-8 JSON), got {raw.dtype} "
+            f"of shape {raw.shape}"
         )
     try:
-        meta = json.loads(arrays.pop(META).tobytes().decode("utf-8"))
+        meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{where} has malformed metadata: {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"{where} has metadata nested too deeply") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a {FORMAT!r} file")
     version = meta.get("version")
@@ -205,7 +342,45 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{where} has version {version!r}; this cnnumpy reads 1 to {VERSION}"
         )
-    for name, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise CheckpointError(f"{where}: array {name!r} has dtype {array.dtype}")
-    return _unpack(meta, arrays, where)
+    if _depth(meta) > MAX_DEPTH:
+        raise CheckpointError(f"{where} has metadata nested too deeply")
+    return meta
+
+
+# Nesting deeper than this is refused: real checkpoints stay below 10 levels, and
+# the walks over the tree recurse once per level.
+MAX_DEPTH = 64
+
+
+def _depth(tree: Any) -> int:
+    """How deeply ``tree`` nests, without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack += [(v, depth + 1) for v in node.values()]
+        elif isinstance(node, list):
+            stack += [(v, depth + 1) for v in node]
+    return deepest
+
+
+def _references(tree: Any, where: str) -> list[str]:
+    """The array keys that ``tree`` refers to, each once."""
+    found: dict[str, None] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if set(node) == {ARRAY}:
+                key = node[ARRAY]
+                if not isinstance(key, str):
+                    raise CheckpointError(f"{where}: refers to a missing array {key!r}")
+                found[key] = None
+            else:
+                stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    return list(found)

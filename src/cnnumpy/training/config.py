@@ -10,6 +10,7 @@ from cnnumpy.data import DATASETS
 from cnnumpy.models import MODELS
 from cnnumpy.nn import IMPLS
 from cnnumpy.training.checkpoint import CheckpointError, load_checkpoint
+from cnnumpy.training.schema import check_tree
 from cnnumpy.validation import (
     FLOAT_DTYPES,
     check_bool,
@@ -25,6 +26,8 @@ OPTIMIZERS = ("adam", "sgd")
 DTYPES = tuple(dt.name for dt in FLOAT_DTYPES)  # ('float32', 'float64')
 # Settings a resumed run may change: where files go and how it runs, not what
 # it computes. Everything else comes from the checkpoint.
+# The checkpoint entries a resumed run is built from, checked before it is.
+RESUMED_PARTS = ("model", "data", "config", "optimizer", "progress", "rng")
 RESUMABLE = frozenset({"epochs", "out", "data_dir", "cache_dir", "plots", "download"})
 
 
@@ -104,6 +107,7 @@ class TrainConfig:
 def saved_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the run settings stored in a checkpoint, the whole checkpoint tree)."""
     tree = load_checkpoint(path)
+    check_tree(tree, f"checkpoint {str(path)!r}", RESUMED_PARTS)
     saved = tree.get("config")
     if not isinstance(saved, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} has no run config")
@@ -112,6 +116,12 @@ def saved_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has unknown settings {sorted(unknown)}"
         )
+    try:  # the saved settings pass TrainConfig's own checks
+        TrainConfig(**saved)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a malformed run config: {err}"
+        ) from None
     return saved, tree
 
 

@@ -35,6 +35,7 @@ from cnnumpy.training.callbacks import (
     FitState,
     check_callbacks,
 )
+from cnnumpy.training.divergence import check_finite, check_finite_weights
 from cnnumpy.validation import check_instance, check_int
 
 __all__ = ["Evaluation", "evaluate", "fit", "predict_proba"]
@@ -184,6 +185,10 @@ def _fit_epochs(
                 model.parameters(), comm, f"after epoch {state.epoch + 1}"
             )
         logs = _epoch_logs(model, optimizer, state, val, batch_size, comm)
+        where = f"epoch {state.epoch + 1}, batch {state.batch} (its last)"
+        check_finite_weights(model, where)
+        if "val_loss" in logs:
+            check_finite(logs["val_loss"], "validation loss", where)
         state.history.append(logs)
         state.epoch += 1
         state.batch = 0
@@ -216,13 +221,9 @@ def _train_epoch(
         if index < state.batch:  # done before the checkpoint we resumed from
             continue
         start = time.perf_counter()
-        loss, correct = _step(model, optimizer, criterion, x, y, allreduce)
+        where = f"epoch {state.epoch + 1}, batch {index + 1}"
+        loss, correct = _step(model, optimizer, criterion, x, y, allreduce, where)
         seconds = time.perf_counter() - start
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"the training loss became {loss} at epoch {state.epoch + 1}, batch "
-                f"{index + 1}: lower the learning rate"
-            )
         run["loss"] += loss * len(y)
         run["correct"] += correct
         run["seen"] += len(y)
@@ -253,16 +254,20 @@ def _step(
     x: np.ndarray,
     y: np.ndarray,
     allreduce: GradientAllreduce | None,
+    where: str,
 ) -> tuple[float, int]:
     """One optimizer step on the batch ``(x, y)``: its mean loss and correct count.
 
     With ``allreduce``, this rank works on its part of the batch and the
-    gradients, loss and count are summed over the ranks.
+    gradients, loss and count are summed over the ranks. The loss is checked
+    before the step (``where`` says which batch), so a diverging model stays as
+    it was, finite, on every rank.
     """
     optimizer.zero_grad()
     if allreduce is None:
         logits = model(x)
         loss = criterion(logits, y)
+        check_finite(loss, "training loss", where)
         model.backward(criterion.backward())
         optimizer.step()
         return loss, int(np.count_nonzero(logits.argmax(axis=1) == y))
@@ -276,6 +281,7 @@ def _step(
         model.backward(criterion.backward())
         correct = int(np.count_nonzero(logits.argmax(axis=1) == ys))
     mean_loss, total_correct = allreduce(share, loss * share, correct)
+    check_finite(float(mean_loss), "training loss", where)
     optimizer.step()
     return float(mean_loss), round(float(total_correct))
 

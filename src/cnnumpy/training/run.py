@@ -38,6 +38,8 @@ from cnnumpy.training.callbacks import (
 )
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
+from cnnumpy.training.divergence import check_finite
+from cnnumpy.training.lock import remove_stale_temporaries, run_lock
 from cnnumpy.training.loop import Evaluation, evaluate, fit
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
 from cnnumpy.validation import check_callable, check_instance, check_int, check_real
@@ -311,13 +313,22 @@ def train_run(
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    RunLockedError
+        If another process is running in the run folder (``out/.lock``).
+    DivergenceError
+        If a loss or a weight becomes NaN or infinite; ``last.npz`` is then
+        the last finite epoch's.
     """
     check_instance(config, "config", TrainConfig, "a TrainConfig")
     callbacks = check_callbacks(callbacks)
     if progress is not None:
         check_callable(progress, "progress")
     if comm is not None:
-        check_instance(comm, "comm", Communicator, "a cnnumpy.distributed.Communicator")
+        what = "a cnnumpy.distributed.Communicator"
+        check_instance(comm, "comm", Communicator, what)
     ranks = Communicator() if comm is None else comm
     tree = None
     if config.resume is not None:
@@ -337,9 +348,25 @@ def train_run(
         if tree is None
         else (_restored_training(config, data, tree))
     )
-    if ranks.is_root:
-        out.mkdir(parents=True, exist_ok=True)
+    if not ranks.is_root:  # rank 0 alone writes, and holds, the run folder
+        return _fit_and_write(out, config, data, run, callbacks, comm, ranks)
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        _out_folder(config, resuming=tree is not None)  # again, now that it is ours
+        remove_stale_temporaries(out)
+        return _fit_and_write(out, config, data, run, callbacks, comm, ranks)
 
+
+def _fit_and_write(
+    out: Path,
+    config: TrainConfig,
+    data: _Data,
+    run: _Training,
+    callbacks: list[Callback],
+    comm: Communicator | None,
+    ranks: Communicator,
+) -> RunResult:
+    """Train, then write the run folder (whose lock rank 0 holds)."""
     # The scheduler steps first, so checkpoints hold the next epoch's rate.
     monitor = "val_accuracy" if data.val is not None else "train_loss"
     steps: list[Callback] = (
@@ -376,6 +403,7 @@ def train_run(
         return result
 
     result.test = evaluate(run.model, data.test, comm=comm)
+    check_finite(result.test.loss, "test loss", f"the end (epoch {state.epoch})")
     result.metrics = artifacts.metrics(
         config.saved(), state, result.test, data.info, monitor
     )

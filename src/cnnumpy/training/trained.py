@@ -30,8 +30,10 @@ from cnnumpy.models import create_model
 from cnnumpy.nn.impl import check_impl
 from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import FitState
-from cnnumpy.training.checkpoint import CheckpointError, load_checkpoint
+from cnnumpy.training.checkpoint import CheckpointError, read_checkpoint
+from cnnumpy.training.divergence import check_finite_weights
 from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
+from cnnumpy.training.schema import check_tree
 from cnnumpy.validation import check_instance, check_int, check_path
 
 __all__ = ["TrainedModel", "load_trained", "restore_rngs", "rng_states"]
@@ -56,7 +58,28 @@ def restore_rngs(model: nn.Module, states: dict[str, Any]) -> None:
             raise ValueError(
                 f"checkpoint has a generator state for unknown module {name!r}"
             )
+        current = rng.bit_generator.state
+        if not _same_layout(state, current):
+            raise ValueError(
+                f"checkpoint's generator state for {name!r} does not have the "
+                f"layout of a {current['bit_generator']} state"
+            )
         rng.bit_generator.state = state
+
+
+def _same_layout(saved: Any, current: Any) -> bool:
+    """Whether ``saved`` has the keys, types and shapes of ``current``."""
+    if isinstance(current, dict):
+        return (
+            isinstance(saved, dict)
+            and set(saved) == set(current)
+            and all(_same_layout(saved[k], v) for k, v in current.items())
+        )
+    if isinstance(current, np.ndarray):
+        return isinstance(saved, np.ndarray) and saved.shape == current.shape
+    if isinstance(current, str):
+        return saved == current
+    return isinstance(saved, int) and not isinstance(saved, bool)
 
 
 def _named_modules(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
@@ -77,7 +100,12 @@ def training_checkpoint(
     state: FitState,
     scheduler: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint tree of a training run at ``state`` (see the module doc)."""
+    """The checkpoint tree of a training run at ``state`` (see the module doc).
+
+    Raises `DivergenceError` if a weight is NaN or infinite: such a model is
+    never saved, so ``last.npz`` stays the last finite one.
+    """
+    check_finite_weights(model, f"epoch {state.epoch + 1}, batch {state.batch}")
     extra = {} if scheduler is None else {"scheduler": scheduler}
     return {
         **extra,
@@ -104,13 +132,23 @@ def _require(tree: dict[str, Any], where: str, *path: str) -> Any:
 def build_model(
     tree: dict[str, Any], where: str, impl: str = "im2col"
 ) -> nn.Sequential:
-    """The model of a checkpoint tree, weights loaded."""
+    """The model of a checkpoint tree, weights loaded.
+
+    The tree's model entry is checked first (`check_tree`): the weights'
+    shapes must be those its config implies before the model is built, and
+    they must be finite.
+    """
+    check_tree(tree, where, ("model",))
     name = _require(tree, where, "model", "name")
     config = _require(tree, where, "model", "config")
     dtype = _require(tree, where, "model", "dtype")
     state = _require(tree, where, "model", "state")
-    if not isinstance(config, dict) or not isinstance(state, dict):
-        raise CheckpointError(f"{where}: model config and state must be dicts")
+    for key, array in state.items():
+        if not np.isfinite(array).all():
+            raise CheckpointError(
+                f"{where}: weight {key!r} holds NaN or infinite values (the run "
+                f"diverged; train again with a lower learning rate)"
+            )
     try:
         model = create_model(name, **config, dtype=dtype, impl=impl)
         model.load_state_dict(state)
@@ -171,6 +209,10 @@ class TrainedModel:
         """The ``k`` most likely (class name, probability) of each uint8 image."""
         k = check_int(k, "k", minimum=1)
         probs = self.predict_proba(images)
+        if not np.isfinite(probs).all():
+            raise FloatingPointError(
+                "the model's probabilities overflowed to NaN on these images"
+            )
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [
             [(self.class_names[c], float(row[c])) for c in top]
@@ -206,29 +248,23 @@ def load_trained(path: str | Path, impl: str = "im2col") -> TrainedModel:
     FileNotFoundError
         No such file.
     CheckpointError
-        Not a checkpoint, or one without a model and its data description.
+        Not a checkpoint, one without a model and its data description, or
+        one whose entries break the schema of `cnnumpy.training.schema`
+        (class names for another number of outputs, weights of other shapes
+        than the config implies, NaN or infinite weights ...).
     """
     check_path(path, "path")
     check_impl(impl)
-    tree = load_checkpoint(path)
+    # The optimizer's arrays are not needed to predict: they are not read.
+    tree = read_checkpoint(path, skip=("optimizer",))
     where = f"checkpoint {str(path)!r}"
+    check_tree(tree, where, ("model", "data"))
     model = build_model(tree, where, impl)
     names = _require(tree, where, "data", "class_names")
     mean = _require(tree, where, "data", "normalization", "mean")
     std = _require(tree, where, "data", "normalization", "std")
     shape = _require(tree, where, "data", "input_shape")
     dataset = _require(tree, where, "data", "dataset")
-    ok = (
-        isinstance(names, list)
-        and all(isinstance(n, str) for n in names)
-        and all(isinstance(v, (int, float)) for v in (mean, std))
-        and std > 0
-        and isinstance(shape, list)
-        and len(shape) == 3
-        and all(isinstance(v, int) and v > 0 for v in shape)
-    )
-    if not ok:
-        raise CheckpointError(f"{where}: malformed data description {tree['data']!r}")
     return TrainedModel(
         model=model,
         class_names=tuple(names),
