@@ -47,3 +47,8 @@ def test_package_check_finds_the_readme_example():
     assert "from cnnumpy import nn, optim" in example
     with pytest.raises(SystemExit, match=r"README\.md has no section"):
         module.readme_example("# cnnumpy\n\n```python\nprint(1)\n```\n")
+
+
+def test_readme_stays_short():
+    """The README is for users; the benchmarks' history lives in benchmarks/."""
+    assert len(README.read_text().splitlines()) < 250
