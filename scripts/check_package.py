@@ -131,7 +131,7 @@ def check_wheel(wheel: Path) -> None:
     check("numpy>=1.25" in requires, f"Requires-Dist {requires} lacks numpy>=1.25")
     core = [r for r in requires if "extra ==" not in r]
     check(core == ["numpy>=1.25"], f"the core requires more than NumPy: {core}")
-    check("cnnumpy = cnnumpy.cli:main" in entry_points, "no `cnnumpy` command")
+    check("cnnumpy = cnnumpy._launch:main" in entry_points, "no `cnnumpy` command")
 
 
 def check_installed(wheel: Path, tmp: Path) -> None:

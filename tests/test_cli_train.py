@@ -242,7 +242,18 @@ def test_out_folder_with_a_run_is_not_overwritten(data_dir, trained, tmp_path):
     assert (trained / "last.npz").read_bytes() == before
 
 
-def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path):
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [
+        (signal.SIGINT, 130),
+        (signal.SIGTERM, 143),
+        (getattr(signal, "SIGHUP", None), 129),
+    ],
+)
+def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path, sig, code):
+    """Ctrl-C, SIGTERM and SIGHUP: save, say so, exit 128 + signal, resume."""
+    if sig is None:
+        pytest.skip("no SIGHUP here")
     out = tmp_path / "run"
     args = ["train", "--data", data_dir, "--epochs", "500", "--batch-size", "20",
             "--no-plots", "--out", out]  # fmt: skip
@@ -259,11 +270,11 @@ def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path):
         while not (out / "last.npz").exists():  # epoch 1 done: handler installed
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     assert f"Continue with: cnnumpy train --resume {out / 'last.npz'}" in stdout
     progress = load_checkpoint(out / "last.npz")["progress"]
@@ -273,6 +284,35 @@ def test_ctrl_c_saves_last_and_the_run_resumes(data_dir, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files
     ok(cnnumpy(["train", "--resume", out / "last.npz", "--epochs", done + 1], tmp_path))
     assert json.loads((out / "metrics.json").read_text())["epochs"] == done + 1
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    """A Ctrl-C while the command line is still importing: no traceback."""
+    code = (
+        "import sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'cnnumpy.cli':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "from cnnumpy._launch import main\n"
+        "sys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines() == ["cnnumpy: interrupted"]
+
+
+def test_import_cnnumpy_imports_nothing_heavy():
+    """So that the entry point is running before NumPy and the library load."""
+    code = "import sys, cnnumpy, cnnumpy._launch; print('numpy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(data_dir, trained, tmp_path):

@@ -2,6 +2,6 @@
 
 import sys
 
-from cnnumpy.cli import main
+from cnnumpy._launch import main
 
 sys.exit(main())

@@ -125,11 +125,13 @@ class StopOnInterrupt(Callback):
 
 
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+if hasattr(signal, "SIGHUP"):  # the terminal went away (not on Windows)
+    STOP_SIGNALS[signal.SIGHUP] = "SIGHUP"
 
 
 @contextmanager
 def catch_interrupt(stopper: StopOnInterrupt, announce: bool = True) -> Iterator[None]:
-    """While inside, a first Ctrl-C or SIGTERM sets ``stopper.requested``; a
+    """While inside, a first Ctrl-C, SIGTERM or SIGHUP sets ``stopper.requested``; a
     second one acts at once (checkpoints are written atomically either way).
     ``announce``: say so on stderr (rank 0 only, under mpiexec)."""
 
