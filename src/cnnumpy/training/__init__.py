@@ -24,9 +24,11 @@ from cnnumpy.training.checkpoint import (
 )
 from cnnumpy.training.config import TrainConfig, resume_config
 from cnnumpy.training.divergence import DivergenceError
+from cnnumpy.training.evaluation import Evaluation, evaluate, predict_proba
 from cnnumpy.training.lock import RunLockedError
-from cnnumpy.training.loop import Evaluation, evaluate, fit, predict_proba
-from cnnumpy.training.run import RunResult, split_validation, train_run
+from cnnumpy.training.loop import fit
+from cnnumpy.training.run import RunResult, train_run
+from cnnumpy.training.splits import split_validation
 from cnnumpy.training.trained import TrainedModel, load_trained
 
 __all__ = [

@@ -19,7 +19,7 @@ import numpy as np
 from cnnumpy.data import Dataset
 from cnnumpy.training.callbacks import FitState
 from cnnumpy.training.checkpoint import atomic_write_bytes
-from cnnumpy.training.loop import Evaluation
+from cnnumpy.training.evaluation import Evaluation
 
 __all__ = ["write_metrics", "write_plots"]
 

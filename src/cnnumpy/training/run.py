@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from cnnumpy import data as cdata
 from cnnumpy import optim
 from cnnumpy.distributed import Communicator
 from cnnumpy.models import create_model
@@ -39,12 +38,14 @@ from cnnumpy.training.callbacks import (
 from cnnumpy.training.checkpoint import CheckpointError, save_checkpoint
 from cnnumpy.training.config import TrainConfig, resumed_config
 from cnnumpy.training.divergence import check_finite
+from cnnumpy.training.evaluation import Evaluation, evaluate
 from cnnumpy.training.lock import remove_stale_temporaries, run_lock
-from cnnumpy.training.loop import Evaluation, evaluate, fit
+from cnnumpy.training.loop import fit
+from cnnumpy.training.splits import RunData, prepare_data
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
-from cnnumpy.validation import check_callable, check_instance, check_int, check_real
+from cnnumpy.validation import check_callable, check_instance
 
-__all__ = ["RunResult", "split_validation", "train_run"]
+__all__ = ["RunResult", "train_run"]
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +61,6 @@ class RunResult:
     test: Evaluation | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-
-
-def split_validation(
-    dataset: cdata.Dataset, fraction: float, seed: int
-) -> tuple[cdata.Dataset, cdata.Dataset | None]:
-    """(train, validation) parts of ``dataset``; the same for the same seed.
-
-    The validation part is ``round(fraction * len)`` images drawn at random
-    with ``default_rng(seed)``; both parts keep the original order.
-    """
-    check_instance(dataset, "dataset", cdata.Dataset, "a cnnumpy.data.Dataset")
-    check_real(fraction, "fraction", minimum=0, below=1)
-    check_int(seed, "seed", minimum=0)
-    n_val = round(fraction * len(dataset))
-    if n_val == 0:
-        return dataset, None
-    if n_val >= len(dataset):
-        raise ValueError(
-            f"`fraction` (={fraction}) leaves no training images of {len(dataset)}"
-        )
-    chosen = np.random.default_rng(seed).permutation(len(dataset))[:n_val]
-    is_val = np.zeros(len(dataset), dtype=bool)
-    is_val[chosen] = True
-    return dataset.subset(np.flatnonzero(~is_val)), dataset.subset(
-        np.flatnonzero(is_val)
-    )
 
 
 def _fresh_out(config: TrainConfig) -> Path:
@@ -137,18 +112,6 @@ class _SaveEvery(Callback):
 
 
 @dataclass
-class _Data:
-    """The splits of a run, normalized, and their description for checkpoints."""
-
-    train: cdata.Dataset
-    val: cdata.Dataset | None
-    test: cdata.Dataset
-    test_raw: cdata.Dataset  # uint8, for the picture of misclassified digits
-    model_config: dict[str, int]
-    info: dict[str, Any]
-
-
-@dataclass
 class _Training:
     """What changes while training: the model, its optimizer and the fit state."""
 
@@ -168,50 +131,7 @@ def _out_folder(config: TrainConfig, resuming: bool) -> Path:
     return out
 
 
-def _prepare_data(
-    config: TrainConfig, progress: Callable[[int, int | None], None] | None
-) -> _Data:
-    """Load, split off validation, normalize with the training part's statistics."""
-    train_full, test = cdata.load_dataset(
-        config.dataset,
-        data_dir=config.data_dir,
-        cache_dir=config.cache_dir,
-        download=config.download,
-        progress=progress,
-    )
-    train_raw, val_raw = split_validation(train_full, config.val_fraction, config.seed)
-    mean, std = cdata.normalization_stats(train_raw)
-    dtype = np.dtype(config.dtype)
-    train = train_raw.normalized(mean, std, dtype)
-    val = None if val_raw is None else val_raw.normalized(mean, std, dtype)
-    C, H, W = (int(n) for n in train.images.shape[1:])
-    if H != W:
-        raise ValueError(f"models take square images, the data set has {H}x{W}")
-    return _Data(
-        train=train,
-        val=val,
-        test=test.normalized(mean, std, dtype),
-        test_raw=test,
-        model_config={
-            "num_classes": len(train.class_names),
-            "in_channels": C,
-            "input_size": H,
-        },
-        info={
-            "dataset": config.dataset,
-            "class_names": list(train.class_names),
-            "input_shape": [C, H, W],
-            "normalization": {"mean": mean, "std": std},
-            "sizes": {
-                "train": len(train),
-                "val": 0 if val is None else len(val),
-                "test": len(test),
-            },
-        },
-    )
-
-
-def _new_training(config: TrainConfig, data: _Data) -> _Training:
+def _new_training(config: TrainConfig, data: RunData) -> _Training:
     model = create_model(
         config.model,
         **data.model_config,
@@ -224,7 +144,7 @@ def _new_training(config: TrainConfig, data: _Data) -> _Training:
 
 
 def _restored_training(
-    config: TrainConfig, data: _Data, tree: dict[str, Any]
+    config: TrainConfig, data: RunData, tree: dict[str, Any]
 ) -> _Training:
     """The training state of checkpoint ``tree``, checked against today's data."""
     where = f"checkpoint {config.resume!r}"
@@ -254,7 +174,7 @@ def _restored_training(
 
 
 def _saver(
-    path: Path, config: TrainConfig, data: _Data, run: _Training, comm: Communicator
+    path: Path, config: TrainConfig, data: RunData, run: _Training, comm: Communicator
 ) -> Callable[[FitState], None]:
     """A function that writes the checkpoint of ``run`` at a state to ``path``.
 
@@ -340,7 +260,7 @@ def train_run(
     # machine, or a shared file system) find the files.
     if not ranks.is_root:
         ranks.barrier()
-    data = _prepare_data(config, progress)
+    data = prepare_data(config, progress)
     if ranks.is_root:
         ranks.barrier()
     run = (
@@ -360,7 +280,7 @@ def train_run(
 def _fit_and_write(
     out: Path,
     config: TrainConfig,
-    data: _Data,
+    data: RunData,
     run: _Training,
     callbacks: list[Callback],
     comm: Communicator | None,

@@ -32,7 +32,7 @@ from cnnumpy.optim import Optimizer
 from cnnumpy.training.callbacks import FitState
 from cnnumpy.training.checkpoint import CheckpointError, read_checkpoint
 from cnnumpy.training.divergence import check_finite_weights
-from cnnumpy.training.loop import Evaluation, evaluate, predict_proba
+from cnnumpy.training.evaluation import Evaluation, evaluate, predict_proba
 from cnnumpy.training.schema import check_tree
 from cnnumpy.validation import check_instance, check_int, check_path
 
