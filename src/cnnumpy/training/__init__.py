@@ -1,13 +1,14 @@
 """The training workflow: loops, callbacks, checkpoints, the run of `cnnumpy train`.
 
-- `fit`, `evaluate`, `predict_proba` (``loop``): the loops, reporting through
-  callbacks (``callbacks``: `Callback`, `FitState`, `EarlyStopping`,
-  `BestCheckpoint`).
+- `fit` (``loop``) and `evaluate`, `predict_proba` (``evaluation``): the
+  loops, reporting through callbacks (``callbacks``: `Callback`, `FitState`,
+  `EarlyStopping`, `BestCheckpoint`).
 - `save_checkpoint`, `load_checkpoint` (``checkpoint``): arrays in an
   ``.npz``, the rest as JSON inside it, written atomically;
   `load_trained` (``trained``) gives back a model ready to predict.
-- `TrainConfig` (``config``), `train_run` (``run``) and the files a run
-  leaves (``artifacts``): ``cnnumpy train`` as a function.
+- `TrainConfig` (``config``), `train_run` (``run``), the run's data
+  (``splits``: `split_validation`) and the files a run leaves
+  (``artifacts``): ``cnnumpy train`` as a function.
 - Faults: ``schema`` checks a checkpoint's JSON before anything is built from
   it, ``lock`` keeps one run per folder (`RunLockedError`), ``divergence``
   stops a run whose loss or weights become NaN (`DivergenceError`).
