@@ -157,9 +157,33 @@ def test_conv_backward_products():
         [str(int(v)) for v in row] for row in dx
     ]
     assert "dX_col = W2d.T @ dout2d, (C*kH*kW, F) @ (F, L*N), shape (4, 4):" in lines
-    assert lines[-1] == (
+    assert (
         "Check: dx, dW, db against cnnumpy.reference.conv2d_backward: equal: True"
+    ) in lines
+    # The second view: dout padded by 1 and correlated with the rotated kernels.
+    at = lines.index("rot[0, 1]:")  # kernel 1 = [[4, 5], [6, 7]] turned around
+    assert lines[at + 1 : at + 3] == ["7 6", "5 4"]
+    at = lines.index("dx_full[0, 0]:")
+    assert [line.split() for line in lines[at + 1 : at + 4]] == [
+        [str(int(v)) for v in row] for row in dx
+    ]
+    assert lines[-1] == "Check: dx_full against col2im's dx: equal: True"
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_conv_backward_full_convolution_equals_col2im(stride, padding, dilation):
+    # 6x7 with kernel 3 and stride 2 leaves a trailing row no window reads.
+    text = explain_conv_backward(
+        (2, 2, 6, 7), (3, 2, 3, 2), stride=stride, padding=padding, dilation=dilation
     )
+    lines = text.splitlines()
+    assert lines[-1] == "Check: dx_full against col2im's dx: equal: True"
+    assert ("dout_dilated, shape (2, 3, " in text) == (stride > 1)
+    assert ("kernel_dilated, shape (3, 2, " in text) == (dilation > 1)
+    kdH = dilation * 2 + 1
+    assert f"stride 1, padding ({kdH - 1}, {dilation + 1 - 1})" in text
 
 
 def test_pool_max_winners_and_routing():

@@ -53,7 +53,8 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
     conv_topics = {
         "im2col": "index matrices, column matrix and the product, for arange inputs",
         "col2im": "the overlap map and a fold back onto the input grid",
-        "conv-backward": "dW = dout2d @ cols.T, dX_col = W2d.T @ dout2d, col2im",
+        "conv-backward": "dW = dout2d @ cols.T, dX_col = W2d.T @ dout2d, col2im; "
+        "dx again as a full convolution with the rotated kernel",
     }
     for name, help_text in conv_topics.items():
         topic = topics.add_parser(name, help=help_text, description=help_text)

@@ -243,7 +243,11 @@ def explain_conv_backward(
         With ``x``, the kernels and ``dout`` all aranges: ``dout2d``,
         ``dW = dout2d @ cols.T``, ``db``, ``dX_col = W2d.T @ dout2d`` and
         ``dx = col2im(dX_col)`` with their shapes and numbers, checked against
-        :func:`cnnumpy.reference.conv2d_backward`.
+        :func:`cnnumpy.reference.conv2d_backward`; then the second view of
+        ``dx``: a full convolution of ``dout`` (dilated by the stride) with the
+        kernel rotated by 180 degrees (dilated by the dilation), padding the
+        dilated kernel's size - 1 per axis, cropped and checked equal to
+        col2im's ``dx``.
     """
     xs, ws, geom = conv_setup(input_shape, kernel_shape, stride, padding, dilation)
     (N, C, _, _), (F, _, kH, kW) = xs, ws
@@ -291,5 +295,91 @@ def explain_conv_backward(
             "cnnumpy.reference.conv2d_backward",
             [("dx", dx, ref_dx), ("dW", dw2d.reshape(ws), ref_dw), ("db", db, ref_db)],
         ),
+        "",
+        *full_convolution_view(dout, weight, dx, geom),
     ]
     return "\n".join(lines)
+
+
+def full_convolution_view(
+    dout: np.ndarray, weight: np.ndarray, dx: np.ndarray, geom: Geometry
+) -> list[str]:
+    """The second view of dx: a full convolution of dout with the rotated kernel.
+
+    Every output entry ``dout[oy, ox]`` scatters ``dout * w`` onto the window it
+    read; gathered per input pixel, that scatter is a stride-1 correlation of
+    dout (spread out by the stride) with the kernel turned 180 degrees (spread
+    out by the dilation), over dout padded by the dilated kernel's size - 1.
+    """
+    (sH, sW), (dH, dW), (ph, pw) = geom.stride, geom.dilation, geom.padding
+    N, F, out_h, out_w = dout.shape
+    _, C, H, W = dx.shape
+    _, _, kH, kW = weight.shape
+    kdH, kdW = dH * (kH - 1) + 1, dW * (kW - 1) + 1  # the dilated kernel's size
+    dout_dilated = np.zeros((N, F, (out_h - 1) * sH + 1, (out_w - 1) * sW + 1))
+    dout_dilated[:, :, ::sH, ::sW] = dout
+    kernel_dilated = np.zeros((F, C, kdH, kdW))
+    kernel_dilated[:, :, ::dH, ::dW] = weight
+    # Rotate by 180 degrees and swap F and C: (C, F, kdH, kdW), C kernels of F channels.
+    rotated = kernel_dilated[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    full = reference.conv2d(
+        dout_dilated, np.ascontiguousarray(rotated), None, 1, (kdH - 1, kdW - 1)
+    )  # (N, C, (out_h-1)*sH + kdH, (out_w-1)*sW + kdW)
+    # Rows and columns of the padded input no window reached get no gradient.
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    dx_padded = np.zeros((N, C, Hp, Wp))
+    dx_padded[:, :, : full.shape[2], : full.shape[3]] = full
+    dx_full = dx_padded[:, :, ph : ph + H, pw : pw + W]  # (N, C, H, W)
+    lines = [
+        "Second view: dx as a full convolution of dout with the kernel rotated by",
+        "180 degrees. Pixel (i, j) of the padded input receives dout[oy, ox] *",
+        "w[ky, kx] from every window with i = oy*sH + ky*dH, j = ox*sW + kx*dW;",
+        "gathered per pixel, that sum is a stride-1 correlation of dout with the",
+        "rotated kernel, where dout is padded by (dilated kernel size - 1) per axis.",
+    ]
+    if (sH, sW) != (1, 1):
+        lines += [
+            "",
+            f"Stride {(sH, sW)} > 1: dout is dilated by the stride (stride - 1 zeros",
+            "between its entries), so each entry lands where its window started.",
+            *matrix("dout_dilated", dout_dilated, "dout_dilated"),
+        ]
+    if (dH, dW) != (1, 1):
+        lines += [
+            "",
+            f"Dilation {(dH, dW)} > 1: the kernel is dilated (dilation - 1 zeros",
+            "between its taps), as the forward pass spread them over the input.",
+            *matrix("kernel_dilated", kernel_dilated, "kernel_dilated"),
+        ]
+    lines += [
+        "",
+        *matrix(
+            f"rot = {'kernel_dilated' if (dH, dW) != (1, 1) else 'weight'}"
+            "[:, :, ::-1, ::-1].transpose(1, 0, 2, 3): rotated 180 degrees, "
+            "F and C swapped",
+            rotated,
+            "rot",
+        ),
+        "",
+        *matrix(
+            f"full = correlate(dout{'_dilated' if (sH, sW) != (1, 1) else ''}, "
+            f"rot, stride 1, padding ({kdH - 1}, {kdW - 1}))",
+            full,
+            "full",
+        ),
+    ]
+    if full.shape[2:] != (Hp, Wp):
+        lines.append(
+            f"The padded input is {Hp}x{Wp}: its last rows or columns, which no "
+            "window reached, get zeros."
+        )
+    lines += [
+        "",
+        *matrix(
+            f"dx_full = full[:, :, {ph}:{ph}+H, {pw}:{pw}+W]: the padding cropped",
+            dx_full,
+            "dx_full",
+        ),
+        check("col2im's dx", [("dx_full", dx_full, dx)]),
+    ]
+    return lines
