@@ -23,6 +23,7 @@ import pytest
 
 import cnnumpy
 from cnnumpy import data, models, nn, optim, training
+from cnnumpy import inspect as look
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.validation import (
     check_bool,
@@ -207,6 +208,7 @@ def _model() -> nn.Sequential:
 
 
 GEN = np.random.default_rng(0)
+IMAGES = np.zeros((2, 1, 28, 28), np.float32)
 DATASET = _dataset()
 EMPTY = _dataset(0)
 MATRIX = np.array([[2, 1], [0, 3]])
@@ -642,14 +644,102 @@ ENTRIES: dict[str, Entry] = {
         lambda tmp: {"num_threads": 1},
         {"num_threads": (True, 0)},
     ),
+    # --- inspect
+    "feature_maps": Entry(
+        look.feature_maps,
+        lambda tmp: {"model": _model(), "x": IMAGES},
+        {
+            "model": (Bad("m", "'m'"), NO_VALUE),
+            "x": (Bad([1.0], "list"), Bad(np.zeros((2, 2)), "(2, 2)")),
+        },
+    ),
+    "saliency": Entry(
+        look.saliency,
+        lambda tmp: {"model": _model(), "x": IMAGES},
+        {
+            "model": (Bad(None, "None"), NO_VALUE),
+            "x": (Bad(IMAGES.astype(int), "int64"), Bad(IMAGES[:0], "(0, 1, 28, 28)")),
+            "target": ("3", -1),
+        },
+    ),
+    "grad_cam": Entry(
+        look.grad_cam,
+        lambda tmp: {"model": _model(), "x": IMAGES},
+        {
+            "model": (
+                Bad(3, "3"),
+                Bad(nn.Sequential(nn.Flatten()), "(Flatten)"),
+            ),
+            "x": (Bad("x", "str"), Bad(IMAGES[0], "(1, 28, 28)")),
+            "layer": (3, "conv9"),
+            "target": (1.0, 10),
+        },
+    ),
+    "layer_activity": Entry(
+        look.layer_activity,
+        lambda tmp: {"maps": {"conv1": np.ones((2, 3, 3))}},
+        {"maps": (Bad([1], "list"), Bad({}, "empty dict"))},
+    ),
 }
+
+
+def _trained() -> training.TrainedModel:
+    return training.TrainedModel(
+        _model(), tuple("0123456789"), 0.1, 0.3, (1, 28, 28), "toy", {}
+    )
 
 
 def _plot_entries() -> dict[str, Entry]:
     from cnnumpy.training import plots
 
     images = np.zeros((2, 1, 4, 4))
+    pixels = np.zeros((2, 1, 28, 28), np.uint8)
     return {
+        "plot_feature_maps": Entry(
+            look.plot_feature_maps,
+            lambda tmp: {"path": tmp / "m.png", "maps": {"c": np.ones((2, 3, 3))}},
+            {
+                "path": (3, Bad("m.doc", "'m.doc'")),
+                "maps": (
+                    Bad([1], "list"),
+                    Bad({"c": np.ones(3)}, "(3,)", "maps['c']"),
+                ),
+                "max_channels": (2.0, 0),
+            },
+        ),
+        "plot_saliency": Entry(
+            look.plot_saliency,
+            lambda tmp: {"path": tmp / "s.png", "image": images[0], "grad": images[0]},
+            {
+                "path": (None, Bad("s", "'s'")),
+                "image": (Bad(["x"], "<U1"), Bad(images, "(2, 1, 4, 4)")),
+                "grad": (Bad(["x"], "<U1"), Bad(np.ones((5, 5)), "(5, 5)")),
+            },
+        ),
+        "plot_grad_cam": Entry(
+            look.plot_grad_cam,
+            lambda tmp: {
+                "path": tmp / "g.png",
+                "image": images[0],
+                "cam": images[0, 0],
+            },
+            {
+                "path": (1.5, Bad("g.txt", "'g.txt'")),
+                "image": (Bad([[None]], "object"), Bad(np.ones((2, 0)), "(2, 0)")),
+                "cam": (Bad(["x"], "<U1"), Bad(np.ones((4, 5)), "(4, 5)")),
+            },
+        ),
+        "inspect_images": Entry(
+            look.inspect_images,
+            lambda tmp: {"trained": _trained(), "images": pixels, "out_dir": tmp / "o"},
+            {
+                "trained": (Bad(_model(), "Sequential"), NO_VALUE),
+                "images": (Bad([0], "list"), Bad(images, "(2, 1, 4, 4)")),
+                "out_dir": (3, PATH_VALUE),
+                "names": (Bad("ab", "'ab'"), Bad(["a"], "['a']")),
+                "top": (1.5, 0),
+            },
+        ),
         "plot_history": Entry(
             plots.plot_history,
             lambda tmp: {"path": tmp / "h.png", "history": HISTORY},
@@ -777,7 +867,7 @@ def _public_callables() -> dict[str, Callable[..., Any]]:
     from cnnumpy.training import plots
 
     found = {}
-    for module in (nn, optim, data, models, training, plots, cnnumpy):
+    for module in (nn, optim, data, models, training, plots, look, cnnumpy):
         for name in module.__all__:
             obj = getattr(module, name)
             if callable(obj) and not inspect.ismodule(obj):

@@ -20,6 +20,7 @@ __all__ = [
     "distributed",
     "functional",
     "get_num_threads",
+    "inspect",
     "models",
     "nn",
     "optim",

@@ -34,6 +34,7 @@ from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
 from cnnumpy.cli._ranks import fail, parse_once
 from cnnumpy.cli.evaluate import add_evaluate
 from cnnumpy.cli.explain import add_explain
+from cnnumpy.cli.inspect import add_inspect
 from cnnumpy.cli.predict import add_predict
 from cnnumpy.cli.summary import add_summary
 from cnnumpy.cli.train import add_train
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict(commands)
     add_summary(commands)
     add_explain(commands)
+    add_inspect(commands)
     return parser
 
 
