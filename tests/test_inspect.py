@@ -140,9 +140,12 @@ def test_saliency_equals_central_differences(trained, digits, name):
         assert grad[n, c, i, j] == pytest.approx(estimate, rel=1e-5, abs=1e-8)
 
 
-def torch_grad_cam(twin: torch.nn.Sequential, x: np.ndarray) -> np.ndarray:
-    """Grad-CAM on conv2's output by autograd, upsampled as cnnumpy does."""
-    head, tail = twin[:4], twin[4:]
+def torch_grad_cam(
+    twin: torch.nn.Sequential, x: np.ndarray, split: int = 4
+) -> np.ndarray:
+    """Grad-CAM on the output of ``twin[split - 1]`` (conv2 by default) by
+    autograd, upsampled as cnnumpy does."""
+    head, tail = twin[:split], twin[split:]
     maps = head(torch.from_numpy(x))
     maps.retain_grad()
     logits = tail(maps)
@@ -157,8 +160,12 @@ def torch_grad_cam(twin: torch.nn.Sequential, x: np.ndarray) -> np.ndarray:
     return torch.where(top_value > 0, cam / top_value, 0).detach().numpy()
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_grad_cam_equals_pytorch(trained, digits, name):
+@pytest.mark.parametrize(
+    ("name", "layer"),
+    [(name, None) for name in MODELS]
+    + [("lenet5-modern", "act2"), ("lenet5", "pool1")],
+)
+def test_grad_cam_equals_pytorch(trained, digits, name, layer):
     _, test, _ = digits
     model = float64_copy(trained[name], name)
     twin = torch_lenet(name == "lenet5-modern", torch.float64)
@@ -166,8 +173,10 @@ def test_grad_cam_equals_pytorch(trained, digits, name):
         {k: torch.from_numpy(v) for k, v in model.state_dict().items()}
     )
     x = test.images[PICK[::5]].astype(np.float64)
-    cam, _ = grad_cam(model, x)
-    expected = torch_grad_cam(twin, x)
+    cam, _ = grad_cam(model, x, layer=layer)
+    # The default is the last convolution, conv2 (the fourth layer).
+    split = 4 if layer is None else list(dict(twin.named_children())).index(layer) + 1
+    expected = torch_grad_cam(twin, x, split)
     assert cam.shape == (20, 28, 28) and cam.min() >= 0 and cam.max() <= 1
     np.testing.assert_allclose(cam, expected, rtol=0, atol=1e-6)
 
