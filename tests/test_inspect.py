@@ -28,8 +28,9 @@ PICK = np.arange(0, 1000, 10)
 
 
 @pytest.fixture(scope="module")
-def digits() -> tuple[data.Dataset, data.Dataset]:
-    """The sample's train split and test split, normalized by the train's stats."""
+def digits() -> tuple[data.Dataset, data.Dataset, data.Dataset]:
+    """The sample's splits normalized by the train's statistics, and the raw
+    (uint8) test split."""
     train, test = data.load_dataset("mnist-sample")
     mean, std = data.normalization_stats(train)
     return train.normalized(mean, std), test.normalized(mean, std), test
@@ -268,6 +269,18 @@ def test_cli_writes_pictures_and_summary(checkpoint, mnist_digits, tmp_path):
     assert lines[0].startswith("seven: ") and lines[0].count("%") == 3
     assert "  most active layer: " in summary
     assert sum(line.startswith("  conv1: mean |activation| ") for line in lines) == 3
+
+
+def test_cli_limit_keeps_the_first_images(checkpoint, mnist_digits, tmp_path):
+    pytest.importorskip("matplotlib")
+    images, _ = mnist_digits
+    write_idx(tmp_path / "digits.idx", images[:5, 0])
+    args = ["inspect", checkpoint, "digits.idx", "--out", "pics", "--limit", "2"]
+    done = cnnumpy(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Inspecting the first 2 of 5 images")
+    names = sorted(p.name for p in (tmp_path / "pics").glob("*-saliency.png"))
+    assert names == ["digits-0-saliency.png", "digits-1-saliency.png"]
 
 
 def one_line_error(done: subprocess.CompletedProcess, message: str) -> None:

@@ -26,9 +26,14 @@ def run_inspect(args: argparse.Namespace) -> int:
         many = len(images) > 1
         names += [f"{stem}-{i}" if many else stem for i in range(len(images))]
         batches.append(images)
-    summary = inspect_images(
-        trained, np.concatenate(batches), args.out, names, args.top
-    )
+    images = np.concatenate(batches)
+    if len(images) > args.limit:
+        print(
+            f"Inspecting the first {args.limit} of {len(images)} images "
+            "(--limit K for more)."
+        )
+    k = args.limit
+    summary = inspect_images(trained, images[:k], args.out, names[:k], args.top)
     print(summary, end="")
     print(f"Pictures and summary.txt written to {args.out}")
     return 0
@@ -51,5 +56,13 @@ def add_inspect(commands: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, metavar="DIR", help="folder for the PNGs"
     )
     p.add_argument("--top", type=positive_int, default=3, metavar="K")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=16,
+        metavar="K",
+        help="inspect at most the first K images (an IDX file may hold "
+        "thousands; three PNGs each); default 16",
+    )
     add_threads(p)
     p.set_defaults(run=run_inspect)
