@@ -20,7 +20,6 @@ __all__ = [
     "distributed",
     "functional",
     "get_num_threads",
-    "inspect",
     "models",
     "nn",
     "optim",
