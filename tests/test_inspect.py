@@ -268,6 +268,7 @@ def test_cli_writes_pictures_and_summary(checkpoint, mnist_digits, tmp_path):
     lines = summary.splitlines()
     assert lines[0].startswith("seven: ") and lines[0].count("%") == 3
     assert "  most active layer: " in summary
+    assert lines[1] == f"  saliency and Grad-CAM (conv2) for class {lines[0][7]}"
     assert sum(line.startswith("  conv1: mean |activation| ") for line in lines) == 3
 
 

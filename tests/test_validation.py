@@ -714,6 +714,7 @@ def _plot_entries() -> dict[str, Entry]:
                 "path": (None, Bad("s", "'s'")),
                 "image": (Bad(["x"], "<U1"), Bad(images, "(2, 1, 4, 4)")),
                 "grad": (Bad(["x"], "<U1"), Bad(np.ones((5, 5)), "(5, 5)")),
+                "title": (3, NO_VALUE),
             },
         ),
         "plot_grad_cam": Entry(
@@ -727,6 +728,7 @@ def _plot_entries() -> dict[str, Entry]:
                 "path": (1.5, Bad("g.txt", "'g.txt'")),
                 "image": (Bad([[None]], "object"), Bad(np.ones((2, 0)), "(2, 0)")),
                 "cam": (Bad(["x"], "<U1"), Bad(np.ones((4, 5)), "(4, 5)")),
+                "title": (None, NO_VALUE),
             },
         ),
         "inspect_images": Entry(

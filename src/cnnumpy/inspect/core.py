@@ -20,6 +20,7 @@ __all__ = [
     "check_maps",
     "feature_maps",
     "grad_cam",
+    "last_conv",
     "saliency",
     "upsample_bilinear",
 ]
@@ -138,7 +139,8 @@ def saliency(
     return grad, classes
 
 
-def _last_conv(model: nn.Sequential) -> str:
+def last_conv(model: nn.Sequential) -> str:
+    """The name of the last Conv2d child: the layer Grad-CAM uses by default."""
     names = [n for n, m in model.named_children() if isinstance(m, nn.Conv2d)]
     if not names:
         kinds = ", ".join(type(m).__name__ for m in model)
@@ -213,7 +215,7 @@ def grad_cam(
     model, x = _check_model_input(model, x)
     names = [name for name, _ in model.named_children()]
     if layer is None:
-        layer = _last_conv(model)
+        layer = last_conv(model)
     if check_str(layer, "layer") not in names:
         raise ValueError(f"`layer` must be one of {names}, got {layer!r}")
     k = names.index(layer)

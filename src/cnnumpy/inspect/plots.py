@@ -12,7 +12,7 @@ import numpy as np
 
 from cnnumpy.extras import matplotlib_classes
 from cnnumpy.inspect.core import check_maps
-from cnnumpy.validation import check_int, check_path
+from cnnumpy.validation import check_int, check_path, check_str
 
 __all__ = ["plot_feature_maps", "plot_grad_cam", "plot_saliency"]
 
@@ -119,7 +119,12 @@ def plot_feature_maps(
     return drawn
 
 
-def plot_saliency(path: str | Path, image: np.ndarray, grad: np.ndarray) -> None:
+def plot_saliency(
+    path: str | Path,
+    image: np.ndarray,
+    grad: np.ndarray,
+    title: str = "saliency |d logit / d pixel|",
+) -> None:
     """Draw an image beside its saliency map, ``|grad|`` largest over channels.
 
     Parameters
@@ -130,6 +135,8 @@ def plot_saliency(path: str | Path, image: np.ndarray, grad: np.ndarray) -> None
         The image as the eye sees it (uint8 pixels or floats).
     grad : array, (C, H, W) or (H, W)
         The input gradient of one image, from :func:`saliency`.
+    title : str
+        Above the saliency map (the class it is for, say).
 
     Raises
     ------
@@ -150,11 +157,16 @@ def plot_saliency(path: str | Path, image: np.ndarray, grad: np.ndarray) -> None
     fig, path = _figure(path, (5.0, 2.7))
     left, right = fig.subplots(1, 2)
     _show(left, picture, "image")
-    _show(right, heat, "saliency |d logit / d pixel|", cmap="hot")
+    _show(right, heat, check_str(title, "title"), cmap="hot")
     fig.savefig(path, dpi=100)
 
 
-def plot_grad_cam(path: str | Path, image: np.ndarray, cam: np.ndarray) -> None:
+def plot_grad_cam(
+    path: str | Path,
+    image: np.ndarray,
+    cam: np.ndarray,
+    title: str = "Grad-CAM over the image",
+) -> None:
     """Draw an image beside its Grad-CAM map laid over it.
 
     Parameters
@@ -165,6 +177,8 @@ def plot_grad_cam(path: str | Path, image: np.ndarray, cam: np.ndarray) -> None:
         The image as the eye sees it (uint8 pixels or floats).
     cam : array, (H, W)
         One image's map from :func:`grad_cam`, in [0, 1].
+    title : str
+        Above the overlay (the layer and class, say).
 
     Raises
     ------
@@ -184,6 +198,6 @@ def plot_grad_cam(path: str | Path, image: np.ndarray, cam: np.ndarray) -> None:
     fig, path = _figure(path, (5.0, 2.7))
     left, right = fig.subplots(1, 2)
     _show(left, picture, "image")
-    _show(right, picture, "Grad-CAM over the image")
+    _show(right, picture, check_str(title, "title"))
     right.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
     fig.savefig(path, dpi=100)

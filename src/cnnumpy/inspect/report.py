@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.inspect.core import check_maps, feature_maps, grad_cam, saliency
+from cnnumpy.inspect.core import (
+    check_maps,
+    feature_maps,
+    grad_cam,
+    last_conv,
+    saliency,
+)
 from cnnumpy.inspect.plots import plot_feature_maps, plot_grad_cam, plot_saliency
 from cnnumpy.training import TrainedModel
 from cnnumpy.validation import check_instance, check_int, check_path
@@ -105,20 +111,32 @@ def inspect_images(
     tops = trained.top_classes(images, top)
     maps = feature_maps(trained.model, x)
     grads, _ = saliency(trained.model, x)
-    cams, classes = grad_cam(trained.model, x)
+    layer = last_conv(trained.model)
+    cams, classes = grad_cam(trained.model, x, layer)
     out.mkdir(parents=True, exist_ok=True)
     lines = []
     for i, name in enumerate(_unique(names)):
         one = {layer: a[i] for layer, a in maps.items()}
         plot_feature_maps(out / f"{name}-feature-maps.png", one)
-        plot_saliency(out / f"{name}-saliency.png", images[i], grads[i])
-        plot_grad_cam(out / f"{name}-grad-cam.png", images[i], cams[i])
+        label = trained.class_names[classes[i]]
+        plot_saliency(
+            out / f"{name}-saliency.png",
+            images[i],
+            grads[i],
+            f"saliency |d logit / d pixel|, class {label}",
+        )
+        plot_grad_cam(
+            out / f"{name}-grad-cam.png",
+            images[i],
+            cams[i],
+            f"Grad-CAM on {layer}, class {label}",
+        )
         guesses = ", ".join(f"{label} ({p:.1%})" for label, p in tops[i])
         activity = layer_activity(one)
         busiest = max(activity, key=lambda k: activity[k][0])
         lines += [
             f"{name}: {guesses}",
-            f"  saliency and Grad-CAM for class {trained.class_names[classes[i]]}",
+            f"  saliency and Grad-CAM ({layer}) for class {label}",
             *(
                 f"  {layer}: mean |activation| {mean:.4g}, most active channel "
                 f"{channel}"
