@@ -363,3 +363,11 @@ def test_cli_plot_without_matplotlib(tmp_path):
         "cnnumpy: error: plotting needs matplotlib: pip install 'cnnumpy[plot]'\n"
     )
     assert not png.exists()
+
+
+def test_cli_conv_backward_prints_the_full_convolution(capsys):
+    args = ["explain", "conv-backward", "--input", "1,2,5,5", "--kernel", "2,2,3,3"]
+    assert cli.main([*args, "--stride", "2", "--padding", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "dout_dilated, shape (1, 2, 5, 5):" in lines  # 3x3, one zero between
+    assert lines[-1] == "Check: dx_full against col2im's dx: equal: True"
