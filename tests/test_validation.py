@@ -279,6 +279,9 @@ ENTRIES: dict[str, Entry] = {
     "ReLU": Entry(nn.ReLU, lambda tmp: {}, {"inplace": (1, NO_VALUE)}),
     "Tanh": Entry(nn.Tanh, lambda tmp: {}, {"inplace": ("no", NO_VALUE)}),
     "Sigmoid": Entry(nn.Sigmoid, lambda tmp: {}, {}),
+    "Identity": Entry(nn.Identity, lambda tmp: {}, {}),
+    "SiLU": Entry(nn.SiLU, lambda tmp: {}, {}),
+    "GELU": Entry(nn.GELU, lambda tmp: {}, {"approximate": (None, "erf")}),
     "LeakyReLU": Entry(
         nn.LeakyReLU, lambda tmp: {}, {"negative_slope": ("0.1", math.nan)}
     ),

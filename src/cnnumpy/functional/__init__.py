@@ -10,6 +10,9 @@ the (h, w) kernel, stride, padding, dilation and output size of a window op.
 
 from cnnumpy.functional._engine import get_num_threads, set_num_threads
 from cnnumpy.functional.activation import (
+    GELU_APPROXIMATIONS,
+    gelu,
+    gelu_backward,
     leaky_relu,
     leaky_relu_backward,
     log_softmax,
@@ -18,6 +21,8 @@ from cnnumpy.functional.activation import (
     relu_backward,
     sigmoid,
     sigmoid_backward,
+    silu,
+    silu_backward,
     softmax,
     softmax_backward,
     tanh,
@@ -60,6 +65,7 @@ from cnnumpy.functional.pool import (
 )
 
 __all__ = [
+    "GELU_APPROXIMATIONS",
     "BatchNormContext",
     "Conv2dContext",
     "Geometry",
@@ -83,6 +89,8 @@ __all__ = [
     "dropout_forward",
     "flatten",
     "flatten_backward",
+    "gelu",
+    "gelu_backward",
     "get_num_threads",
     "im2col",
     "im2col_by_index",
@@ -101,6 +109,8 @@ __all__ = [
     "set_num_threads",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
     "softmax",
     "softmax_backward",
     "tanh",

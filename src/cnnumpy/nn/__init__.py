@@ -5,11 +5,20 @@
 gradients into ``param.grad``.
 """
 
-from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from cnnumpy.nn.activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
 from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.impl import IMPLS
-from cnnumpy.nn.linear import Flatten, Linear
+from cnnumpy.nn.linear import Flatten, Identity, Linear
 from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
 from cnnumpy.nn.normalization import BatchNorm2d
@@ -17,6 +26,7 @@ from cnnumpy.nn.parameter import Parameter
 from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
 
 __all__ = [
+    "GELU",
     "IMPLS",
     "AvgPool2d",
     "BackwardBeforeForwardError",
@@ -25,6 +35,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Identity",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -33,6 +44,7 @@ __all__ = [
     "Parameter",
     "ReLU",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
     "Tanh",
