@@ -8,6 +8,7 @@ import torch
 
 from cnnumpy import functional as F
 from cnnumpy import nn
+from conftest import TORCH_DTYPE, assert_close, numpy_state
 from test_nn import DTYPES, check_twin
 
 # --- Identity, SiLU, GELU ----------------------------------------------------------
@@ -77,3 +78,55 @@ def test_gelu_approximate_errors():
 def test_backward_before_forward_raises(make):
     with pytest.raises(nn.BackwardBeforeForwardError):
         make().backward(np.zeros(3))
+
+
+# --- BatchNorm1d --------------------------------------------------------------------
+
+BATCHNORM1D_CASES = {
+    "default": {},
+    "momentum-none": {"momentum": None},
+    "momentum-eps": {"momentum": 0.3, "eps": 1e-3},
+    "affine-false": {"affine": False},
+    "no-running-stats": {"track_running_stats": False},
+}
+
+
+@pytest.mark.parametrize("x_shape", [(6, 3), (4, 3, 5)], ids=["NC", "NCL"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kwargs", BATCHNORM1D_CASES.values(), ids=BATCHNORM1D_CASES.keys()
+)
+def test_batchnorm1d_matches_torch(kwargs, dtype, x_shape, rng):
+    theirs = torch.nn.BatchNorm1d(3, **kwargs).to(TORCH_DTYPE[np.dtype(dtype)])
+    ours = nn.BatchNorm1d(3, **kwargs, dtype=dtype)
+    if kwargs.get("affine", True):
+        with torch.no_grad():
+            theirs.weight.copy_(torch.from_numpy(rng.uniform(0.5, 2, 3)))
+            theirs.bias.copy_(torch.from_numpy(rng.standard_normal(3)))
+    ours.load_state_dict(numpy_state(theirs))
+    shape = (1, 3) + (1,) * (len(x_shape) - 2)
+    scale = np.array([3, 0.5, 1]).reshape(shape)
+    offset = np.array([2, -1, 0]).reshape(shape)
+    # Training steps then evaluation: running statistics follow PyTorch's.
+    for train in (True, True, False):
+        ours.zero_grad()
+        theirs.zero_grad()
+        x = (rng.standard_normal(x_shape) * scale + offset).astype(dtype)
+        check_twin(ours, theirs, x, dtype, rng, train=train)
+        expected = numpy_state(theirs)
+        state = ours.state_dict()
+        assert list(state) == list(expected)
+        for key, value in state.items():
+            if key == "num_batches_tracked":
+                assert value.dtype == np.int64
+                np.testing.assert_array_equal(value, expected[key])
+            else:
+                assert_close(value, expected[key], dtype)
+
+
+@pytest.mark.parametrize("x_shape", [(4,), (4, 2), (4, 3, 2, 2), (4, 3, 2, 2, 2)])
+def test_batchnorm1d_refuses_other_shapes(x_shape):
+    with pytest.raises(
+        ValueError, match=r"`x` must have shape \(N, 3\) or \(N, 3, L\)"
+    ):
+        nn.BatchNorm1d(3)(np.ones(x_shape))

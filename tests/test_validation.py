@@ -302,6 +302,18 @@ ENTRIES: dict[str, Entry] = {
             "dtype": (np.float16, NO_VALUE),
         },
     ),
+    "BatchNorm1d": Entry(
+        nn.BatchNorm1d,
+        lambda tmp: {"num_features": 3},
+        {
+            "num_features": (3.0, 0),
+            "eps": ("1e-5", 0),
+            "momentum": (True, 1.5),
+            "affine": (1, NO_VALUE),
+            "track_running_stats": (0, NO_VALUE),
+            "dtype": (np.float16, NO_VALUE),
+        },
+    ),
     "CrossEntropyLoss": Entry(nn.CrossEntropyLoss, lambda tmp: {}, {}),
     "Module": Entry(nn.Module, lambda tmp: {}, {}),
     "Parameter": Entry(

@@ -21,7 +21,7 @@ from cnnumpy.nn.impl import IMPLS
 from cnnumpy.nn.linear import Flatten, Identity, Linear
 from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
-from cnnumpy.nn.normalization import BatchNorm2d
+from cnnumpy.nn.normalization import BatchNorm1d, BatchNorm2d
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
 
@@ -30,6 +30,7 @@ __all__ = [
     "IMPLS",
     "AvgPool2d",
     "BackwardBeforeForwardError",
+    "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",
