@@ -8,7 +8,7 @@ import torch
 
 from cnnumpy import functional as F
 from cnnumpy import nn
-from conftest import TORCH_DTYPE, assert_close, numpy_state
+from conftest import TOLERANCE, TORCH_DTYPE, assert_close, leaf, numpy_state
 from test_nn import DTYPES, check_twin
 
 # --- Identity, SiLU, GELU ----------------------------------------------------------
@@ -130,3 +130,35 @@ def test_batchnorm1d_refuses_other_shapes(x_shape):
         ValueError, match=r"`x` must have shape \(N, 3\) or \(N, 3, L\)"
     ):
         nn.BatchNorm1d(3)(np.ones(x_shape))
+
+
+# --- CrossEntropyLoss(label_smoothing) ----------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_cross_entropy_label_smoothing_matches_torch(scale, smoothing, dtype, rng):
+    logits = (rng.standard_normal((6, 5)) * scale).astype(dtype)
+    target = rng.integers(0, 5, 6)
+    criterion = nn.CrossEntropyLoss(label_smoothing=smoothing)
+    loss = criterion(logits, target)
+    grad = criterion.backward()
+    tlogits = leaf(logits)
+    theirs = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
+    tloss = theirs(tlogits, torch.from_numpy(target))
+    tloss.backward()
+    assert repr(criterion) == repr(theirs)
+    assert isinstance(loss, float)
+    np.testing.assert_allclose(loss, tloss.item(), **TOLERANCE[np.dtype(dtype)])
+    assert_close(grad, tlogits.grad, dtype)
+    assert F.cross_entropy(logits, target, smoothing) == loss
+
+
+def test_label_smoothing_errors():
+    with pytest.raises(TypeError, match=r"`label_smoothing` must be a real number"):
+        nn.CrossEntropyLoss(label_smoothing="0.1")
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\]"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\]"):
+        F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), -0.1)

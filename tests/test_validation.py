@@ -314,7 +314,9 @@ ENTRIES: dict[str, Entry] = {
             "dtype": (np.float16, NO_VALUE),
         },
     ),
-    "CrossEntropyLoss": Entry(nn.CrossEntropyLoss, lambda tmp: {}, {}),
+    "CrossEntropyLoss": Entry(
+        nn.CrossEntropyLoss, lambda tmp: {}, {"label_smoothing": (True, 1.5)}
+    ),
     "Module": Entry(nn.Module, lambda tmp: {}, {}),
     "Parameter": Entry(
         Parameter,
