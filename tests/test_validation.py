@@ -280,6 +280,11 @@ ENTRIES: dict[str, Entry] = {
     "Tanh": Entry(nn.Tanh, lambda tmp: {}, {"inplace": ("no", NO_VALUE)}),
     "Sigmoid": Entry(nn.Sigmoid, lambda tmp: {}, {}),
     "Identity": Entry(nn.Identity, lambda tmp: {}, {}),
+    "Residual": Entry(
+        nn.Residual,
+        lambda tmp: {"body": nn.ReLU()},
+        {"body": (3, NO_VALUE), "shortcut": ("x", NO_VALUE)},
+    ),
     "SiLU": Entry(nn.SiLU, lambda tmp: {}, {}),
     "GELU": Entry(nn.GELU, lambda tmp: {}, {"approximate": (None, "erf")}),
     "LeakyReLU": Entry(

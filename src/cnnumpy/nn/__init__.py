@@ -24,6 +24,7 @@ from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
 from cnnumpy.nn.normalization import BatchNorm1d, BatchNorm2d
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
+from cnnumpy.nn.residual import Residual
 
 __all__ = [
     "GELU",
@@ -44,6 +45,7 @@ __all__ = [
     "Module",
     "Parameter",
     "ReLU",
+    "Residual",
     "Sequential",
     "SiLU",
     "Sigmoid",
