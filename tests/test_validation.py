@@ -260,6 +260,11 @@ ENTRIES: dict[str, Entry] = {
             "impl": (0, "slow"),
         },
     ),
+    "AdaptiveAvgPool2d": Entry(
+        nn.AdaptiveAvgPool2d,
+        lambda tmp: {"output_size": 2},
+        {"output_size": (2.0, Bad((2, 0), "(2, 0)")), "impl": (None, "fast")},
+    ),
     "Linear": Entry(
         nn.Linear,
         lambda tmp: {"in_features": 3, "out_features": 2},

@@ -28,6 +28,12 @@ from cnnumpy.functional.activation import (
     tanh,
     tanh_backward,
 )
+from cnnumpy.functional.adaptive_pool import (
+    AdaptivePoolContext,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+)
 from cnnumpy.functional.conv import (
     Conv2dContext,
     conv2d,
@@ -66,10 +72,14 @@ from cnnumpy.functional.pool import (
 
 __all__ = [
     "GELU_APPROXIMATIONS",
+    "AdaptivePoolContext",
     "BatchNormContext",
     "Conv2dContext",
     "Geometry",
     "PoolContext",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",

@@ -12,9 +12,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.validation import Pair, check_array, check_int, check_pair
+from cnnumpy.validation import (
+    Pair,
+    check_array,
+    check_int,
+    check_output_size,
+    check_pair,
+)
 
-__all__ = ["Geometry", "conv_geometry", "pool_geometry", "window_geometry"]
+__all__ = [
+    "Geometry",
+    "adaptive_output_size",
+    "adaptive_windows",
+    "conv_geometry",
+    "pool_geometry",
+    "window_geometry",
+]
 
 
 class Geometry(NamedTuple):
@@ -190,3 +203,24 @@ def pool_geometry(
     _check_channels(x, "x", "(N, C, H, W)")
     kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
     return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
+
+
+def adaptive_windows(size: int, out_size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each of the ``out_size`` windows over ``size`` inputs."""
+    # -((-a) // b) is ceil(a / b) in integers.
+    return [
+        (i * size // out_size, -(-(i + 1) * size // out_size)) for i in range(out_size)
+    ]
+
+
+def adaptive_output_size(x: np.ndarray, output_size: object) -> tuple[int, int]:
+    """Validate adaptive pooling arguments; ``(out_h, out_w)``, None keeping the
+    input's size."""
+    check_array(x, "x", 4, "(N, C, H, W)")
+    _check_channels(x, "x", "(N, C, H, W)")
+    if min(x.shape[2:]) == 0:
+        raise ValueError(f"`x` must have H, W >= 1, got shape {x.shape}")
+    out = check_output_size(output_size)
+    return tuple(  # type: ignore[return-value]
+        x.shape[2 + i] if v is None else v for i, v in enumerate(out)
+    )

@@ -23,12 +23,13 @@ from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
 from cnnumpy.nn.normalization import BatchNorm1d, BatchNorm2d
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
+from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from cnnumpy.nn.residual import Residual
 
 __all__ = [
     "GELU",
     "IMPLS",
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BackwardBeforeForwardError",
     "BatchNorm1d",

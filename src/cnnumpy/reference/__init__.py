@@ -1,5 +1,11 @@
 """Naive nested-loop ops with the fast ops' signatures: the oracle and the lesson."""
 
+from cnnumpy.reference.adaptive_pool import (
+    AdaptiveAvgPool2dContext,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+)
 from cnnumpy.reference.conv import (
     Conv2dContext,
     conv2d,
@@ -18,9 +24,13 @@ from cnnumpy.reference.pool import (
 )
 
 __all__ = [
+    "AdaptiveAvgPool2dContext",
     "AvgPool2dContext",
     "Conv2dContext",
     "MaxPool2dContext",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
