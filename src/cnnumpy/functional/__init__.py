@@ -40,6 +40,12 @@ from cnnumpy.functional.conv import (
     conv2d_backward,
     conv2d_forward,
 )
+from cnnumpy.functional.conv_transpose import (
+    ConvTranspose2dContext,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
 from cnnumpy.functional.dropout import dropout, dropout_backward, dropout_forward
 from cnnumpy.functional.geometry import Geometry
 from cnnumpy.functional.im2col import col2im, im2col
@@ -75,6 +81,7 @@ __all__ = [
     "AdaptivePoolContext",
     "BatchNormContext",
     "Conv2dContext",
+    "ConvTranspose2dContext",
     "Geometry",
     "PoolContext",
     "adaptive_avg_pool2d",
@@ -91,6 +98,9 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_forward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
     "cross_entropy",
     "cross_entropy_backward",
     "cross_entropy_forward",

@@ -16,6 +16,7 @@ from cnnumpy.nn.activation import (
     Tanh,
 )
 from cnnumpy.nn.conv import Conv2d
+from cnnumpy.nn.conv_transpose import ConvTranspose2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.impl import IMPLS
 from cnnumpy.nn.linear import Flatten, Identity, Linear
@@ -35,6 +36,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",

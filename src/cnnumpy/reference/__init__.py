@@ -12,6 +12,12 @@ from cnnumpy.reference.conv import (
     conv2d_backward,
     conv2d_forward,
 )
+from cnnumpy.reference.conv_transpose import (
+    ConvTranspose2dContext,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
 from cnnumpy.reference.pool import (
     AvgPool2dContext,
     MaxPool2dContext,
@@ -27,6 +33,7 @@ __all__ = [
     "AdaptiveAvgPool2dContext",
     "AvgPool2dContext",
     "Conv2dContext",
+    "ConvTranspose2dContext",
     "MaxPool2dContext",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
@@ -37,6 +44,9 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_forward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_forward",
