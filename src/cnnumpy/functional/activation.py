@@ -172,9 +172,9 @@ def silu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 GELU_APPROXIMATIONS = ("none", "tanh")
 
-# NumPy has no erf; math.erf is correctly rounded to within an ulp, which the
-# float64 comparison with PyTorch needs. One Python call per element: GELU with
-# approximate='none' is the slow one, 'tanh' is pure NumPy.
+# NumPy has no erf; math.erf is accurate to within an ulp or so, which the
+# float64 comparison with PyTorch needs. It costs one Python call per element,
+# where approximate='tanh' is NumPy alone.
 _erf = np.frompyfunc(math.erf, 1, 1)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _TANH_CUBIC = 0.044715

@@ -146,8 +146,8 @@ class GELU(_InputActivation):
     Parameters
     ----------
     approximate : {'none', 'tanh'}
-        ``'none'`` computes ``Phi`` exactly with erf (one Python call per
-        element: slow on big arrays); ``'tanh'`` uses PyTorch's tanh
+        ``'none'`` computes ``Phi`` exactly with erf (``math.erf``, one Python
+        call per element, as NumPy has no erf); ``'tanh'`` uses PyTorch's tanh
         approximation, in NumPy alone.
     """
 
