@@ -268,3 +268,10 @@ def test_residual_errors(rng):
         block(np.zeros((1, 2, 4, 4), np.float32))
     with pytest.raises(nn.BackwardBeforeForwardError):
         nn.Residual(nn.ReLU()).backward(np.zeros(3))
+    x = np.ones((1, 2, 4, 4), np.float32)
+    inplace = nn.Residual(nn.Sequential(nn.Sequential(nn.ReLU(inplace=True))))
+    with pytest.raises(ValueError, match=r"`body` must not start with an in-place"):
+        inplace(x)
+    with pytest.raises(ValueError, match=r"`shortcut` must not start with an in-pl"):
+        nn.Residual(nn.Tanh(), nn.Tanh(inplace=True))(x)
+    assert (x == 1).all()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from cnnumpy.nn.linear import Identity
-from cnnumpy.nn.module import Module
+from cnnumpy.nn.module import Module, Sequential
 from cnnumpy.validation import check_instance
 
 __all__ = ["Residual"]
@@ -39,8 +39,9 @@ class Residual(Module):
 
     Notes
     -----
-    Neither branch may overwrite its input (an in-place first layer): the other
-    branch reads the same array.
+    Neither branch may start with an in-place layer (``ReLU(inplace=True)``
+    ...): the other branch reads the same input, so the forward pass raises
+    ValueError.
 
     Names. The children are ``body`` and ``shortcut``, so the ``state_dict``
     keys are ``body.*`` and ``shortcut.*`` and the weights of a PyTorch module
@@ -84,6 +85,16 @@ class Residual(Module):
         self.shortcut = Identity() if shortcut is None else shortcut
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        for name, branch in self.named_children():
+            first = branch
+            while isinstance(first, Sequential) and len(first):
+                first = first[0]
+            if getattr(first, "inplace", False):
+                raise ValueError(
+                    f"`{name}` must not start with an in-place layer "
+                    f"({type(first).__name__}(inplace=True)): the other branch "
+                    f"reads the same input"
+                )
         a = self.body(x)
         b = self.shortcut(x)
         if a.shape != b.shape:
