@@ -53,8 +53,10 @@ class Residual(Module):
     ``conv1, bn1, conv2, bn2`` and an optional ``downsample`` (a Sequential of a
     1x1 conv and a batch norm), adds them and then applies a ReLU. Its twin
     here is ``Sequential(Residual(Sequential(OrderedDict(conv1=..., bn1=...,
-    relu=ReLU(), conv2=..., bn2=...)), Sequential(conv, bn)), ReLU())``, and
-    as the block ``i`` of ``layer1`` its keys are renamed so::
+    relu=ReLU(), conv2=..., bn2=...)), Sequential(conv, bn)), ReLU())``. In a
+    model named as torchvision's (``Sequential(OrderedDict(conv1=..., bn1=...,
+    layer1=Sequential(block, block), ..., fc=...))``), the stem and ``fc``
+    keep their names and the keys of block 0 of ``layer1`` are renamed so::
 
         layer1.0.conv1.weight         ->  layer1.0.0.body.conv1.weight
         layer1.0.bn1.running_mean     ->  layer1.0.0.body.bn1.running_mean
