@@ -242,6 +242,24 @@ ENTRIES: dict[str, Entry] = {
         lambda tmp: {"in_channels": 4, "out_channels": 2, "kernel_size": 3},
         {"groups": (NO_VALUE, Bad(3, "(=3)"))},
     ),
+    "ConvTranspose2d": Entry(
+        nn.ConvTranspose2d,
+        lambda tmp: {"in_channels": 4, "out_channels": 2, "kernel_size": 3},
+        {
+            "in_channels": (1.5, 0),
+            "out_channels": ("2", -1),
+            "kernel_size": (1.5, 0),
+            "stride": ("1", Bad((1, 0), "(1, 0)")),
+            "padding": (1.5, -1),
+            "output_padding": (None, Bad(1, "(=1)")),
+            "groups": (2.0, Bad(3, "(=3)")),
+            "bias": (1, NO_VALUE),
+            "dilation": (None, 0),
+            "dtype": (np.int32, NO_VALUE),
+            "rng": (3, NO_VALUE),
+            "impl": (1, "fast"),
+        },
+    ),
     "MaxPool2d": Entry(
         nn.MaxPool2d,
         lambda tmp: {"kernel_size": 2},
@@ -262,6 +280,11 @@ ENTRIES: dict[str, Entry] = {
             "impl": (0, "slow"),
         },
     ),
+    "AdaptiveAvgPool2d": Entry(
+        nn.AdaptiveAvgPool2d,
+        lambda tmp: {"output_size": 2},
+        {"output_size": (2.0, Bad((2, 0), "(2, 0)")), "impl": (None, "fast")},
+    ),
     "Linear": Entry(
         nn.Linear,
         lambda tmp: {"in_features": 3, "out_features": 2},
@@ -281,6 +304,14 @@ ENTRIES: dict[str, Entry] = {
     "ReLU": Entry(nn.ReLU, lambda tmp: {}, {"inplace": (1, NO_VALUE)}),
     "Tanh": Entry(nn.Tanh, lambda tmp: {}, {"inplace": ("no", NO_VALUE)}),
     "Sigmoid": Entry(nn.Sigmoid, lambda tmp: {}, {}),
+    "Identity": Entry(nn.Identity, lambda tmp: {}, {}),
+    "Residual": Entry(
+        nn.Residual,
+        lambda tmp: {"body": nn.ReLU()},
+        {"body": (3, NO_VALUE), "shortcut": ("x", NO_VALUE)},
+    ),
+    "SiLU": Entry(nn.SiLU, lambda tmp: {}, {}),
+    "GELU": Entry(nn.GELU, lambda tmp: {}, {"approximate": (None, "erf")}),
     "LeakyReLU": Entry(
         nn.LeakyReLU, lambda tmp: {}, {"negative_slope": ("0.1", math.nan)}
     ),
@@ -301,7 +332,21 @@ ENTRIES: dict[str, Entry] = {
             "dtype": (np.float16, NO_VALUE),
         },
     ),
-    "CrossEntropyLoss": Entry(nn.CrossEntropyLoss, lambda tmp: {}, {}),
+    "BatchNorm1d": Entry(
+        nn.BatchNorm1d,
+        lambda tmp: {"num_features": 3},
+        {
+            "num_features": (3.0, 0),
+            "eps": ("1e-5", 0),
+            "momentum": (True, 1.5),
+            "affine": (1, NO_VALUE),
+            "track_running_stats": (0, NO_VALUE),
+            "dtype": (np.float16, NO_VALUE),
+        },
+    ),
+    "CrossEntropyLoss": Entry(
+        nn.CrossEntropyLoss, lambda tmp: {}, {"label_smoothing": (True, 1.5)}
+    ),
     "Module": Entry(nn.Module, lambda tmp: {}, {}),
     "Parameter": Entry(
         Parameter,

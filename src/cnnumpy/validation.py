@@ -41,6 +41,7 @@ __all__ = [
     "check_grad_dtype",
     "check_instance",
     "check_int",
+    "check_output_size",
     "check_pair",
     "check_path",
     "check_real",
@@ -233,6 +234,32 @@ def check_pair(value: object, name: str, *, minimum: int) -> Pair:
         raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
     if min(out) < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}")
+    return out
+
+
+def check_output_size(value: object, name: str = "output_size") -> tuple:
+    """An int, or an (h, w) pair of ints or None (keep that input size), each >= 1.
+
+    Returns an (h, w) pair whose entries are ints or None.
+    """
+
+    def is_int(v: object) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if is_int(value):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(v is None or is_int(v) for v in value)
+    ):
+        out = tuple(None if v is None else int(v) for v in value)
+    else:
+        raise TypeError(
+            f"`{name}` must be an int or a pair of ints or None, got {_got(value)}"
+        )
+    if any(v is not None and v < 1 for v in out):
+        raise ValueError(f"`{name}` must be >= 1, got {value!r}")
     return out
 
 

@@ -10,6 +10,9 @@ the (h, w) kernel, stride, padding, dilation and output size of a window op.
 
 from cnnumpy.functional._engine import get_num_threads, set_num_threads
 from cnnumpy.functional.activation import (
+    GELU_APPROXIMATIONS,
+    gelu,
+    gelu_backward,
     leaky_relu,
     leaky_relu_backward,
     log_softmax,
@@ -18,16 +21,30 @@ from cnnumpy.functional.activation import (
     relu_backward,
     sigmoid,
     sigmoid_backward,
+    silu,
+    silu_backward,
     softmax,
     softmax_backward,
     tanh,
     tanh_backward,
+)
+from cnnumpy.functional.adaptive_pool import (
+    AdaptivePoolContext,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
 )
 from cnnumpy.functional.conv import (
     Conv2dContext,
     conv2d,
     conv2d_backward,
     conv2d_forward,
+)
+from cnnumpy.functional.conv_transpose import (
+    ConvTranspose2dContext,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
 )
 from cnnumpy.functional.dropout import dropout, dropout_backward, dropout_forward
 from cnnumpy.functional.geometry import Geometry
@@ -60,10 +77,16 @@ from cnnumpy.functional.pool import (
 )
 
 __all__ = [
+    "GELU_APPROXIMATIONS",
+    "AdaptivePoolContext",
     "BatchNormContext",
     "Conv2dContext",
+    "ConvTranspose2dContext",
     "Geometry",
     "PoolContext",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
@@ -75,6 +98,9 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_forward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
     "cross_entropy",
     "cross_entropy_backward",
     "cross_entropy_forward",
@@ -83,6 +109,8 @@ __all__ = [
     "dropout_forward",
     "flatten",
     "flatten_backward",
+    "gelu",
+    "gelu_backward",
     "get_num_threads",
     "im2col",
     "im2col_by_index",
@@ -101,6 +129,8 @@ __all__ = [
     "set_num_threads",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
     "softmax",
     "softmax_backward",
     "tanh",

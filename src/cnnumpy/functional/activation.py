@@ -7,12 +7,17 @@ the output (tanh, sigmoid, relu, softmax), the input ``x`` otherwise.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cnnumpy.functional import _engine
-from cnnumpy.validation import check_grad
+from cnnumpy.validation import check_choice, check_grad
 
 __all__ = [
+    "GELU_APPROXIMATIONS",
+    "gelu",
+    "gelu_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "log_softmax",
@@ -21,6 +26,8 @@ __all__ = [
     "relu_backward",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
     "softmax",
     "softmax_backward",
     "tanh",
@@ -149,3 +156,62 @@ def log_softmax_backward(dy: np.ndarray, y: np.ndarray, dim: int = -1) -> np.nda
     check_grad(dy, _check_float(y, "y").shape)
     dim = _check_dim(y, dim)
     return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """SiLU (swish): ``x * sigmoid(x)``."""
+    return x * sigmoid(x)
+
+
+def silu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dy * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``."""
+    check_grad(dy, _check_float(x).shape)
+    s = sigmoid(x)
+    return dy * s * (1 + x * (1 - s))
+
+
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+# NumPy has no erf; math.erf is accurate to within an ulp or so, which the
+# float64 comparison with PyTorch needs. It costs one Python call per element,
+# where approximate='tanh' is NumPy alone.
+_erf = np.frompyfunc(math.erf, 1, 1)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_TANH_CUBIC = 0.044715
+
+
+def _gelu_phi(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF of ``x``, in float64."""
+    return 0.5 * (1 + _erf(x.astype(np.float64) / math.sqrt(2)).astype(np.float64))
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return np.tanh(_SQRT_2_OVER_PI * (x + _TANH_CUBIC * x**3))
+
+
+def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """GELU, ``x * Phi(x)``, as ``torch.nn.functional.gelu``.
+
+    ``approximate='none'`` uses the normal CDF ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``;
+    ``'tanh'`` uses ``(1 + tanh(sqrt(2 / pi) * (x + 0.044715 x**3))) / 2``.
+    """
+    _check_float(x)
+    approximate = check_choice(approximate, "approximate", GELU_APPROXIMATIONS)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + _gelu_tanh(x))
+    return (x * _gelu_phi(x)).astype(x.dtype, copy=False)
+
+
+def gelu_backward(
+    dy: np.ndarray, x: np.ndarray, approximate: str = "none"
+) -> np.ndarray:
+    """``dy * (Phi(x) + x * Phi'(x))`` for the ``Phi`` of ``approximate``."""
+    check_grad(dy, _check_float(x).shape)
+    approximate = check_choice(approximate, "approximate", GELU_APPROXIMATIONS)
+    if approximate == "tanh":
+        t = _gelu_tanh(x)
+        inner = _SQRT_2_OVER_PI * (1 + 3 * _TANH_CUBIC * x * x)
+        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
+    x64 = x.astype(np.float64)
+    pdf = np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    return (dy * (_gelu_phi(x) + x64 * pdf)).astype(dy.dtype, copy=False)

@@ -12,9 +12,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.validation import Pair, check_array, check_int, check_pair
+from cnnumpy.validation import (
+    Pair,
+    check_array,
+    check_int,
+    check_output_size,
+    check_pair,
+)
 
-__all__ = ["Geometry", "conv_geometry", "pool_geometry", "window_geometry"]
+__all__ = [
+    "Geometry",
+    "adaptive_output_size",
+    "adaptive_windows",
+    "conv_geometry",
+    "conv_transpose_geometry",
+    "pool_geometry",
+    "window_geometry",
+]
 
 
 class Geometry(NamedTuple):
@@ -190,3 +204,96 @@ def pool_geometry(
     _check_channels(x, "x", "(N, C, H, W)")
     kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
     return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
+
+
+def adaptive_windows(size: int, out_size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of each of the ``out_size`` windows over ``size`` inputs."""
+    # -((-a) // b) is ceil(a / b) in integers.
+    return [
+        (i * size // out_size, -(-(i + 1) * size // out_size)) for i in range(out_size)
+    ]
+
+
+def adaptive_output_size(x: np.ndarray, output_size: object) -> tuple[int, int]:
+    """Validate adaptive pooling arguments; ``(out_h, out_w)``, None keeping the
+    input's size."""
+    check_array(x, "x", 4, "(N, C, H, W)")
+    _check_channels(x, "x", "(N, C, H, W)")
+    if min(x.shape[2:]) == 0:
+        raise ValueError(f"`x` must have H, W >= 1, got shape {x.shape}")
+    out = check_output_size(output_size)
+    return tuple(  # type: ignore[return-value]
+        x.shape[2 + i] if v is None else v for i, v in enumerate(out)
+    )
+
+
+def conv_transpose_geometry(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: object,
+    padding: object,
+    output_padding: object,
+    groups: object,
+    dilation: object,
+) -> tuple[Geometry, tuple[int, int]]:
+    """Validate a transposed convolution; its output (h, w) and the geometry of
+    the convolution it is the adjoint of (whose input is that output).
+
+    ``out = (size - 1)*stride - 2*padding + dilation*(kernel - 1)
+    + output_padding + 1``; ``output_padding`` must be smaller than the stride
+    or the dilation (PyTorch's rule).
+    """
+    what = "(in_channels, out_channels/groups, kH, kW)"
+    check_array(x, "x", 4, "(N, C, H, W)")
+    check_array(weight, "weight", 4, what)
+    if weight.dtype != x.dtype:
+        raise TypeError(
+            f"`weight` dtype must match `x` dtype ({x.dtype}), got {weight.dtype}"
+        )
+    _check_channels(x, "x", "(N, C, H, W)")
+    _check_channels(weight, "weight", what)
+    C = x.shape[1]
+    if weight.shape[0] != C:
+        raise ValueError(
+            f"`x` has {C} channels but `weight` expects {weight.shape[0]} "
+            f"(weight.shape[0])"
+        )
+    groups = check_int(groups, "groups", minimum=1)
+    check_groups(C, weight.shape[1] * groups, groups)
+    out_channels = weight.shape[1] * groups
+    if bias is not None:
+        check_array(bias, "bias", 1, "(out_channels,)")
+        if bias.dtype != x.dtype:
+            raise TypeError(
+                f"`bias` dtype must match `x` dtype ({x.dtype}), got {bias.dtype}"
+            )
+        if bias.shape[0] != out_channels:
+            raise ValueError(
+                f"`bias` must have shape ({out_channels},) to match `weight`, got "
+                f"{bias.shape}"
+            )
+    stride_ = check_pair(stride, "stride", minimum=1)
+    padding_ = check_pair(padding, "padding", minimum=0)
+    dilation_ = check_pair(dilation, "dilation", minimum=1)
+    output_padding_ = check_pair(output_padding, "output_padding", minimum=0)
+    if any(op >= max(s, d) for op, s, d in zip(output_padding_, stride_, dilation_)):
+        raise ValueError(
+            f"`output_padding` (={output_padding!r}) must be smaller than `stride` "
+            f"(={stride!r}) or `dilation` (={dilation!r})"
+        )
+    out_hw = tuple(
+        (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for size, s, p, d, k, op in zip(
+            x.shape[2:], stride_, padding_, dilation_, weight.shape[2:], output_padding_
+        )
+    )
+    if min(out_hw) < 1:
+        raise ValueError(
+            f"the output of the transposed convolution would be {out_hw} for input "
+            f"{x.shape}: `padding` (={padding!r}) is too large"
+        )
+    geom = window_geometry(
+        out_hw, weight.shape[2:], stride_, padding_, dilation_, kernel_name="weight"
+    )
+    return geom, out_hw  # type: ignore[return-value]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy.validation import check_array
+from cnnumpy.validation import check_array, check_real
 
 __all__ = ["cross_entropy", "cross_entropy_backward", "cross_entropy_forward"]
 
@@ -32,10 +32,18 @@ def _check_target(logits: np.ndarray, target: object) -> np.ndarray:
     return target
 
 
+def _check_smoothing(label_smoothing: object) -> float:
+    return check_real(label_smoothing, "label_smoothing", minimum=0, maximum=1)
+
+
 def cross_entropy_forward(
-    logits: np.ndarray, target: np.ndarray
+    logits: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0
 ) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood of ``target`` under ``softmax(logits)``.
+
+    With ``label_smoothing`` ``e`` the target is the mixture ``(1 - e)`` of the
+    one-hot vector and ``e`` of the uniform distribution over the K classes, as
+    PyTorch has it: ``loss_n = (1 - e) * -log p[target] + e * mean_k(-log p_k)``.
 
     Parameters
     ----------
@@ -43,6 +51,8 @@ def cross_entropy_forward(
         Unnormalised scores, any floating dtype.
     target : ndarray of int, shape (N,)
         Class indices in ``[0, K)``.
+    label_smoothing : float in [0, 1]
+        Weight of the uniform distribution in the target.
 
     Returns
     -------
@@ -55,29 +65,46 @@ def cross_entropy_forward(
     ------
     TypeError, ValueError
         Non-2-D or non-float logits, non-integer targets, a target shape not
-        matching the batch, a class index out of range.
+        matching the batch, a class index out of range, ``label_smoothing``
+        not a real number in [0, 1].
     """
     target = _check_target(logits, target)
-    N = logits.shape[0]
+    e = _check_smoothing(label_smoothing)
+    N, K = logits.shape
     # log-sum-exp shifted by the row max: finite for logits of any magnitude.
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     sums = probs.sum(axis=1, keepdims=True)
-    logp_target = shifted[np.arange(N), target] - np.log(sums[:, 0])
+    log_sums = np.log(sums[:, 0])
+    nll = log_sums - shifted[np.arange(N), target]  # -log p[target], (N,)
     probs /= sums
-    return float(-logp_target.mean()), probs
+    if e == 0:
+        return float(nll.mean()), probs
+    uniform = log_sums - shifted.mean(axis=1)  # mean_k(-log p_k), (N,)
+    return float(((1 - e) * nll + e * uniform).mean()), probs
 
 
-def cross_entropy_backward(probs: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """d loss / d logits ``= (softmax(logits) - one_hot(target)) / N``."""
+def cross_entropy_backward(
+    probs: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0
+) -> np.ndarray:
+    """d loss / d logits ``= (softmax(logits) - smoothed_target) / N``.
+
+    ``smoothed_target = (1 - e) * one_hot(target) + e / K``; with ``e = 0`` it is
+    the one-hot vector.
+    """
     target = _check_target(probs, target)
-    N = probs.shape[0]
+    e = _check_smoothing(label_smoothing)
+    N, K = probs.shape
     grad = probs.copy()
-    grad[np.arange(N), target] -= 1
+    if e:
+        grad -= e / K
+    grad[np.arange(N), target] -= 1 - e
     grad /= N
     return grad
 
 
-def cross_entropy(logits: np.ndarray, target: np.ndarray) -> float:
+def cross_entropy(
+    logits: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0
+) -> float:
     """Cross-entropy as ``torch.nn.functional.cross_entropy`` (mean reduction)."""
-    return cross_entropy_forward(logits, target)[0]
+    return cross_entropy_forward(logits, target, label_smoothing)[0]

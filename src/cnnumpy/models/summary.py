@@ -32,13 +32,41 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     return int(trainable), int(frozen)
 
 
+def _run(
+    module: nn.Module,
+    x: np.ndarray,
+    name: str,
+    indent: str,
+    rows: list[tuple[str, str, int]],
+) -> np.ndarray:
+    """``module(x)``, adding its row to ``rows``, and its branches' if a Residual."""
+    y = module(x)
+    out = ", ".join(["N", *map(str, y.shape[1:])])
+    params = sum(count_parameters(module))
+    rows.append((f"{indent}{name} ({type(module).__name__})", f"({out})", params))
+    if isinstance(module, nn.Residual):
+        for branch_name, branch in module.named_children():
+            b = x
+            if isinstance(branch, nn.Sequential):
+                for layer_name, layer in branch.named_children():
+                    b = _run(
+                        layer, b, f"{branch_name}.{layer_name}", indent + "  ", rows
+                    )
+            else:
+                _run(branch, b, branch_name, indent + "  ", rows)
+    return y
+
+
 def summary(
     model: nn.Sequential, input_shape: Sequence[int], name: str = "model"
 ) -> str:
     """The table of ``model``'s layers for inputs of shape ``input_shape``.
 
     One zero image is run through the layers in evaluation mode to find each
-    output shape; the model's mode and weights are left as they were.
+    output shape; the model's mode and weights are left as they were. A
+    :class:`~cnnumpy.nn.Residual` block has its row (output and parameters of
+    the whole block), then one indented row per layer of its ``body`` and its
+    ``shortcut``.
 
     Parameters
     ----------
@@ -97,10 +125,7 @@ def summary(
     model.eval()
     try:
         for child_name, child in model.named_children():
-            x = child(x)
-            out = ", ".join(["N", *map(str, x.shape[1:])])
-            params = sum(count_parameters(child))
-            rows.append((f"{child_name} ({type(child).__name__})", f"({out})", params))
+            x = _run(child, x, child_name, "", rows)
     finally:
         model.train(was_training)
     trainable, frozen = count_parameters(model)

@@ -5,26 +5,42 @@
 gradients into ``param.grad``.
 """
 
-from cnnumpy.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from cnnumpy.nn.activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
 from cnnumpy.nn.conv import Conv2d
+from cnnumpy.nn.conv_transpose import ConvTranspose2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.impl import IMPLS
-from cnnumpy.nn.linear import Flatten, Linear
+from cnnumpy.nn.linear import Flatten, Identity, Linear
 from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
-from cnnumpy.nn.normalization import BatchNorm2d
+from cnnumpy.nn.normalization import BatchNorm1d, BatchNorm2d
 from cnnumpy.nn.parameter import Parameter
-from cnnumpy.nn.pool import AvgPool2d, MaxPool2d
+from cnnumpy.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from cnnumpy.nn.residual import Residual
 
 __all__ = [
+    "GELU",
     "IMPLS",
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BackwardBeforeForwardError",
+    "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "Identity",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -32,7 +48,9 @@ __all__ = [
     "Module",
     "Parameter",
     "ReLU",
+    "Residual",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
     "Tanh",

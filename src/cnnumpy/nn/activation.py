@@ -6,9 +6,18 @@ import numpy as np
 
 from cnnumpy import functional as F
 from cnnumpy.nn.module import Module, as_float_array
-from cnnumpy.validation import check_bool, check_int, check_real
+from cnnumpy.validation import check_bool, check_choice, check_int, check_real
 
-__all__ = ["LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = [
+    "GELU",
+    "LeakyReLU",
+    "LogSoftmax",
+    "ReLU",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]
 
 
 class _OutputActivation(Module):
@@ -94,6 +103,68 @@ class LeakyReLU(Module):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+
+class _InputActivation(Module):
+    """An activation whose derivative is a function of its input ``x``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = as_float_array(x, name="x")
+        return self._fn(self._x)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        x = self._cached("_x")
+        return self._grad(dy, x) if self.input_grad else None
+
+    def _fn(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _grad(self, dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SiLU(_InputActivation):
+    """SiLU (swish), ``x * sigmoid(x)``, as ``torch.nn.SiLU``.
+
+    PyTorch's ``inplace`` is left out: the backward pass needs the input.
+    """
+
+    def _fn(self, x: np.ndarray) -> np.ndarray:
+        return F.silu(x)
+
+    def _grad(self, dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return F.silu_backward(dy, x)
+
+
+class GELU(_InputActivation):
+    """GELU, ``x * Phi(x)`` with ``Phi`` the standard normal CDF, as ``torch.nn.GELU``.
+
+    Parameters
+    ----------
+    approximate : {'none', 'tanh'}
+        ``'none'`` computes ``Phi`` exactly with erf (``math.erf``, one Python
+        call per element, as NumPy has no erf); ``'tanh'`` uses PyTorch's tanh
+        approximation, in NumPy alone.
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = check_choice(
+            approximate, "approximate", F.GELU_APPROXIMATIONS
+        )
+
+    def _fn(self, x: np.ndarray) -> np.ndarray:
+        return F.gelu(x, self.approximate)
+
+    def _grad(self, dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return F.gelu_backward(dy, x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class _DimActivation(Module):

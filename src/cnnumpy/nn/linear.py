@@ -1,4 +1,4 @@
-"""`Linear` and `Flatten`."""
+"""`Linear`, `Flatten` and `Identity`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cnnumpy.validation import (
     check_int,
 )
 
-__all__ = ["Flatten", "Linear"]
+__all__ = ["Flatten", "Identity", "Linear"]
 
 
 class Linear(Module):
@@ -110,3 +110,25 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Identity(Module):
+    """Returns its input unchanged, as ``torch.nn.Identity``; the gradient too.
+
+    A placeholder where a layer is optional, such as the shortcut of a
+    :class:`Residual` block whose shape does not change. The forward pass
+    returns ``x`` itself, not a copy.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, name="x")
+        self._shape = x.shape
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        check_grad(dy, self._cached("_shape"))
+        return dy if self.input_grad else None

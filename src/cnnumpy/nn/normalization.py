@@ -1,4 +1,4 @@
-"""`BatchNorm2d`."""
+"""`BatchNorm1d` and `BatchNorm2d`: one module, two input ranks."""
 
 from __future__ import annotations
 
@@ -15,30 +15,19 @@ from cnnumpy.validation import (
     check_real,
 )
 
-__all__ = ["BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
-class BatchNorm2d(Module):
-    """Batch normalization over (N, C, H, W) inputs, as ``torch.nn.BatchNorm2d``.
+class _BatchNorm(Module):
+    """Batch normalization over every axis but the channel axis 1.
 
-    Parameters
-    ----------
-    num_features : int
-        Channel count C.
-    eps : float
-        Added to the variance before the square root.
-    momentum : float or None
-        Weight of the batch statistic in the running averages; None gives the
-        cumulative average over all batches seen (PyTorch's rule).
-    affine : bool
-        Learn ``weight`` (init 1) and ``bias`` (init 0).
-    track_running_stats : bool
-        Keep ``running_mean``, ``running_var`` and ``num_batches_tracked`` buffers;
-        without them, evaluation also uses batch statistics.
-    dtype : float32 (default) or float64
+    Subclasses say which input ranks they take (``_ndims``) and how to name the
+    expected shape in errors (``_shapes``).
     """
 
     _buffer_names = ("running_mean", "running_var", "num_batches_tracked")
+    _ndims: tuple[int, ...] = (4,)
+    _shapes = "(N, {C}, H, W)"
 
     def __init__(
         self,
@@ -73,10 +62,9 @@ class BatchNorm2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"`x` must have shape (N, {self.num_features}, H, W), got {x.shape}"
-            )
+        if x.ndim not in self._ndims or x.shape[1] != self.num_features:
+            expected = self._shapes.format(C=self.num_features)
+            raise ValueError(f"`x` must have shape {expected}, got {x.shape}")
         use_batch_stats = self.training or not self.track_running_stats
         tracking = self.training and self.track_running_stats
         momentum = self.momentum
@@ -112,3 +100,37 @@ class BatchNorm2d(Module):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization over (N, C) or (N, C, L) inputs, as ``torch.nn.BatchNorm1d``.
+
+    Statistics are taken per channel C over the batch (and the length L). The
+    arguments, the buffers and the ``state_dict`` keys are those of
+    :class:`BatchNorm2d` (``running_mean``, ``running_var``,
+    ``num_batches_tracked``, ``weight``, ``bias``).
+    """
+
+    _ndims = (2, 3)
+    _shapes = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization over (N, C, H, W) inputs, as ``torch.nn.BatchNorm2d``.
+
+    Parameters
+    ----------
+    num_features : int
+        Channel count C.
+    eps : float
+        Added to the variance before the square root.
+    momentum : float or None
+        Weight of the batch statistic in the running averages; None gives the
+        cumulative average over all batches seen (PyTorch's rule).
+    affine : bool
+        Learn ``weight`` (init 1) and ``bias`` (init 0).
+    track_running_stats : bool
+        Keep ``running_mean``, ``running_var`` and ``num_batches_tracked`` buffers;
+        without them, evaluation also uses batch statistics.
+    dtype : float32 (default) or float64
+    """

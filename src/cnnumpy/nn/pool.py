@@ -1,4 +1,4 @@
-"""`MaxPool2d` and `AvgPool2d`."""
+"""`MaxPool2d`, `AvgPool2d` and `AdaptiveAvgPool2d`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from cnnumpy import functional as F
 from cnnumpy.functional.geometry import pool_args
 from cnnumpy.nn.impl import check_impl, ops
 from cnnumpy.nn.module import Module, as_float_array
+from cnnumpy.validation import check_output_size
 
-__all__ = ["AvgPool2d", "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d"]
 
 
 class _Pool2d(Module):
@@ -75,3 +76,53 @@ class AvgPool2d(_Pool2d):
     """
 
     _op = "avg_pool2d"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over windows sized to ``output_size``, as ``torch.nn.AdaptiveAvgPool2d``.
+
+    Output cell ``i`` of an axis averages the inputs ``floor(i*H/out) <= h <
+    ceil((i+1)*H/out)``, PyTorch's rule; ``AdaptiveAvgPool2d(1)`` is global
+    average pooling, ``(N, C, H, W) -> (N, C, 1, 1)``.
+
+    Parameters
+    ----------
+    output_size : int or (int or None, int or None)
+        ``(out_h, out_w)``; None keeps that input size.
+    impl : 'im2col' (default) or 'naive'
+        The fast op (two small matrix products) or the nested loops of
+        :mod:`cnnumpy.reference`.
+
+    Shape
+    -----
+    ``(N, C, H, W) -> (N, C, out_h, out_w)``, for any H, W >= 1.
+    """
+
+    def __init__(
+        self,
+        output_size: int | tuple[int | None, int | None],
+        *,
+        impl: str = "im2col",
+    ) -> None:
+        super().__init__()
+        pair = check_output_size(output_size)
+        self.output_size = (
+            pair[0] if isinstance(output_size, (int, np.integer)) else pair
+        )
+        self.impl = check_impl(impl)
+        self._ctx: F.AdaptivePoolContext | None = None  # or the naive op's context
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._ctx = ops(self.impl).adaptive_avg_pool2d_forward(
+            as_float_array(x, name="x"), self.output_size
+        )
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        ctx = self._cached()
+        if not self.input_grad:
+            return None
+        return ops(self.impl).adaptive_avg_pool2d_backward(dy, ctx)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
