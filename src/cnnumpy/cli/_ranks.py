@@ -20,8 +20,9 @@ from cnnumpy.distributed import environment_rank, launched_by_mpi, world
 
 __all__ = ["fail", "parse_once"]
 
-# Seconds a rank other than 0 waits before showing its error and aborting.
-GRACE = 1.0
+# Seconds a rank other than 0 waits before showing its error and aborting:
+# long enough for rank 0, when it fails too, to abort it first on a busy host.
+GRACE = 3.0
 
 
 def fail(code: int, text: str) -> int:
