@@ -198,6 +198,11 @@ def _opt() -> optim.Optimizer:
     return optim.SGD(_params(), lr=0.1)
 
 
+def _sequential_args() -> dict[str, Any]:
+    opt = _opt()
+    return {"optimizer": opt, "schedulers": [optim.LinearLR(opt)], "milestones": []}
+
+
 def _dataset(n: int = 4, dtype: Any = np.float32) -> data.Dataset:
     images = np.zeros((n, 1, 28, 28), dtype)
     return data.Dataset(images, np.arange(n) % 2, ("a", "b"), "toy")
@@ -421,6 +426,49 @@ ENTRIES: dict[str, Entry] = {
             "eta_min": (True, -math.inf),
             "last_epoch": ("0", Bad(3, "(=3)")),
         },
+    ),
+    "LinearLR": Entry(
+        optim.LinearLR,
+        lambda tmp: {"optimizer": _opt()},
+        {
+            "optimizer": (None, NO_VALUE),
+            "start_factor": ("0.5", 0.0),
+            "end_factor": (True, 1.5),
+            "total_iters": (5.0, 0),
+            "last_epoch": ("0", -2),
+        },
+    ),
+    "OneCycleLR": Entry(
+        optim.OneCycleLR,
+        lambda tmp: {"optimizer": _opt(), "max_lr": 1.0, "total_steps": 10},
+        {
+            "optimizer": ("sgd", NO_VALUE),
+            "max_lr": ("1", Bad([1.0, 2.0], "got 2")),
+            "total_steps": (2.5, 0),
+            "epochs": ("3", 0),
+            "steps_per_epoch": (1.5, -1),
+            "pct_start": ("0.3", 1.5),
+            "anneal_strategy": (1, "cosine"),
+            "div_factor": (None, 0.0),
+            "final_div_factor": (True, -1.0),
+            "three_phase": (1, NO_VALUE),
+            "last_epoch": (-1.0, -2),
+        },
+    ),
+    "SequentialLR": Entry(
+        optim.SequentialLR,
+        lambda tmp: _sequential_args(),
+        {
+            "optimizer": ("x", NO_VALUE),
+            "schedulers": ("abc", Bad([], "got none")),
+            "milestones": (3, Bad([2], "got 1")),
+            "last_epoch": (1.0, -5),
+        },
+    ),
+    "param_groups_without_decay": Entry(
+        optim.param_groups_without_decay,
+        lambda tmp: {"model": _model(), "weight_decay": 0.1},
+        {"model": ({}, NO_VALUE), "weight_decay": ("0.1", -1.0)},
     ),
     # --- data
     "Dataset": Entry(

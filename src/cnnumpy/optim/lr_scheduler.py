@@ -35,6 +35,11 @@ class LRScheduler:
 
     # Hyperparameters saved by state_dict besides the common progress entries.
     _hyperparameters: ClassVar[tuple[str, ...]] = ()
+    # Entries of PyTorch's state dict that cnnumpy has no use for: accepted by
+    # load_state_dict and ignored.
+    _ignored_keys: ClassVar[frozenset[str]] = frozenset(
+        {"_is_initial", "_get_lr_called_within_step"}
+    )
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         check_instance(optimizer, "optimizer", Optimizer, "an Optimizer")
@@ -53,12 +58,20 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = int(last_epoch)
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The first step, taken by the constructor (and by `SequentialLR`)."""
         self._step_count = 0
         self._is_initial = True
         try:
             self.step()
         finally:
             self._is_initial = False
+
+    def _undo_initial_step(self) -> None:
+        """Take back the constructor's step (`SequentialLR` restarts it)."""
+        self.last_epoch -= 1
 
     def get_lr(self) -> list[float]:
         """The learning rates for ``last_epoch``, one per group (for `step`)."""
@@ -67,10 +80,23 @@ class LRScheduler:
     def step(self) -> None:
         """Advance one epoch and write the new rates into the optimizer."""
         self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Move to the next epoch, or jump to ``epoch`` (PyTorch's closed form)."""
+        if epoch is None:
+            self.last_epoch += 1
+            lrs = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            lrs = self._get_closed_form_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        """The rates of ``last_epoch`` from ``base_lrs``; `get_lr` if none."""
+        return self.get_lr()
 
     def get_last_lr(self) -> list[float]:
         """The learning rates set by the last `step`, one per group."""
@@ -96,7 +122,8 @@ class LRScheduler:
         """Restore what `state_dict` returned.
 
         PyTorch's private flags ``'_is_initial'`` and
-        ``'_get_lr_called_within_step'`` are accepted and ignored.
+        ``'_get_lr_called_within_step'`` (and the entries a scheduler lists in
+        ``_ignored_keys``) are accepted and ignored.
 
         Raises
         ------
@@ -106,7 +133,7 @@ class LRScheduler:
         """
         expected = {*self._hyperparameters, "base_lrs", "last_epoch"}
         expected |= {"_step_count", "_last_lr"}
-        ignored = {"_is_initial", "_get_lr_called_within_step"}
+        ignored = self._ignored_keys
         missing = expected - state_dict.keys()
         unknown = state_dict.keys() - expected - ignored
         if missing or unknown:
@@ -197,6 +224,12 @@ class StepLR(LRScheduler):
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            base_lr * self.gamma ** (self.last_epoch // self.step_size)
+            for base_lr in self.base_lrs
+        ]
+
 
 class CosineAnnealingLR(LRScheduler):
     """Anneal the learning rates along a cosine, from base_lr to ``eta_min``.
@@ -265,4 +298,11 @@ class CosineAnnealingLR(LRScheduler):
             * (group["lr"] - eta_min)
             + eta_min
             for group in groups
+        ]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        epoch, T_max, eta_min = self.last_epoch, self.T_max, self.eta_min
+        return [
+            eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * epoch / T_max)) / 2
+            for base_lr in self.base_lrs
         ]
