@@ -196,7 +196,7 @@ def test_split_validation_is_deterministic_disjoint_and_sized():
         (
             {"model": "vgg"},
             ValueError,
-            r"`model` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
+            r"`model` must be one of 'lenet5', 'lenet5-modern', 'resnet8', 'resnet20', 'vgg-bn', got 'vgg'",
         ),
         (
             {"dataset": "cifar"},

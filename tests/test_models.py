@@ -122,7 +122,7 @@ def test_other_sizes_and_class_counts():
 
 
 def test_registry_names():
-    assert set(MODELS) == {"lenet5", "lenet5-modern"}
+    assert set(MODELS) == {"lenet5", "lenet5-modern", "resnet8", "resnet20", "vgg-bn"}
     assert isinstance(create_model("lenet5-modern").pool1, nn.MaxPool2d)
 
 
@@ -133,7 +133,7 @@ def test_registry_names():
             "vgg",
             {},
             ValueError,
-            r"`name` must be one of 'lenet5', 'lenet5-modern', got 'vgg'",
+            r"`name` must be one of 'lenet5', 'lenet5-modern', 'resnet8', 'resnet20', 'vgg-bn', got 'vgg'",
         ),
         ("lenet5", {"width": 2}, TypeError, r"model 'lenet5'.*width"),
         (

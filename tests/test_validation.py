@@ -588,6 +588,42 @@ ENTRIES: dict[str, Entry] = {
             "impl": (None, "torch"),
         },
     ),
+    "resnet8": Entry(
+        models.resnet8,
+        lambda tmp: {"input_size": 8},
+        {
+            "num_classes": (1.5, 0),
+            "in_channels": ("1", 0),
+            "input_size": (True, 0),
+            "rng": (3, NO_VALUE),
+            "dtype": (np.float16, NO_VALUE),
+            "impl": (1, "fast"),
+        },
+    ),
+    "resnet20": Entry(
+        models.resnet20,
+        lambda tmp: {"input_size": 8},
+        {
+            "num_classes": ("10", -1),
+            "in_channels": (1.0, 0),
+            "input_size": (None, -3),
+            "rng": ("seed", NO_VALUE),
+            "dtype": ("float", NO_VALUE),
+            "impl": (None, "torch"),
+        },
+    ),
+    "vgg_bn": Entry(
+        models.vgg_bn,
+        lambda tmp: {"input_size": 8},
+        {
+            "num_classes": (None, 0),
+            "in_channels": (2.0, -1),
+            "input_size": ("28", Bad(7, "got 7")),
+            "rng": (1.0, NO_VALUE),
+            "dtype": (int, NO_VALUE),
+            "impl": (False, "fast"),
+        },
+    ),
     "create_model": Entry(
         models.create_model, lambda tmp: {"name": "lenet5"}, {"name": (3, "vgg")}
     ),

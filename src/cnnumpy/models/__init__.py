@@ -1,8 +1,10 @@
-"""Ready architectures: LeNet-5 (classic and modern), a registry, a summary table."""
+"""Ready architectures: LeNet-5, CIFAR ResNets, a VGG; the registry, the summary."""
 
 from cnnumpy.models.lenet import lenet5, lenet5_modern
 from cnnumpy.models.registry import MODELS, create_model
+from cnnumpy.models.resnet import resnet8, resnet20
 from cnnumpy.models.summary import count_parameters, summary
+from cnnumpy.models.vgg import vgg_bn
 
 __all__ = [
     "MODELS",
@@ -10,5 +12,8 @@ __all__ = [
     "create_model",
     "lenet5",
     "lenet5_modern",
+    "resnet8",
+    "resnet20",
     "summary",
+    "vgg_bn",
 ]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from cnnumpy import nn
 from cnnumpy.models import lenet
 from cnnumpy.models.lenet import lenet5, lenet5_modern
+from cnnumpy.models.resnet import resnet8, resnet20, resnet_parameter_shapes
+from cnnumpy.models.vgg import vgg_bn, vgg_bn_parameter_shapes
 from cnnumpy.validation import check_choice
 
 __all__ = ["MAX_PARAMETERS", "MODELS", "SHAPES", "create_model"]
@@ -20,17 +23,24 @@ __all__ = ["MAX_PARAMETERS", "MODELS", "SHAPES", "create_model"]
 MODELS: dict[str, Callable[..., nn.Sequential]] = {
     "lenet5": lenet5,
     "lenet5-modern": lenet5_modern,
+    "resnet8": resnet8,
+    "resnet20": resnet20,
+    "vgg-bn": vgg_bn,
 }
 # The most parameters a model may have: computed from the config before any is
 # allocated (LeNet-5 has 61,706; `input_size` makes its first linear layer grow
 # with the square of the image side).
 MAX_PARAMETERS = 2**26
 _SIZE_KEYS = ("num_classes", "in_channels", "input_size")
-# The state_dict shapes of each model for its config, computed without building
-# it (checkpoints are checked against them before anything is allocated).
+# The state_dict shapes of each model for its config (buffers included),
+# computed without building it (checkpoints are checked against them before
+# anything is allocated).
 SHAPES: dict[str, Callable[..., dict[str, tuple[int, ...]]]] = {
     "lenet5": lenet.parameter_shapes,
     "lenet5-modern": lenet.parameter_shapes,
+    "resnet8": partial(resnet_parameter_shapes, 1),
+    "resnet20": partial(resnet_parameter_shapes, 3),
+    "vgg-bn": vgg_bn_parameter_shapes,
 }
 
 
@@ -40,8 +50,9 @@ def create_model(name: str, **config: Any) -> nn.Sequential:
     Parameters
     ----------
     name : str
-        One of ``MODELS``: ``'lenet5'`` (tanh, average pooling, as in the seed)
-        or ``'lenet5-modern'`` (ReLU, max pooling).
+        One of ``MODELS``: ``'lenet5'`` (tanh, average pooling, as in the seed),
+        ``'lenet5-modern'`` (ReLU, max pooling), ``'resnet8'``, ``'resnet20'``
+        (He et al.'s CIFAR ResNets) or ``'vgg-bn'`` (VGG-style, batch norm).
     **config
         Passed to the model function: ``num_classes``, ``in_channels``,
         ``input_size``, ``rng``, ``dtype``, ``impl``.

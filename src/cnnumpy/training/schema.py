@@ -140,7 +140,11 @@ def _check_model(tree: Any, where: str) -> None:
         if not isinstance(array, np.ndarray) or array.shape != shape:
             got = array.shape if isinstance(array, np.ndarray) else array
             _fail(where, f"model/state/{key}", f"an array of shape {shape}", got)
-        if array.dtype.kind != "f":
+        # Batch norm counts its batches in an int64 buffer, as PyTorch does.
+        if key.endswith("num_batches_tracked"):
+            if array.dtype.kind not in "iu":
+                _fail(where, f"model/state/{key}", "an integer", array.dtype)
+        elif array.dtype.kind != "f":
             _fail(where, f"model/state/{key}", "an array of floats", array.dtype)
 
 
