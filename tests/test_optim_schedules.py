@@ -30,9 +30,8 @@ def pair(lrs=(0.1, 0.03), optimizer="SGD"):
 
 
 def one_cycle(kind, **kwargs):
-    if kind == "torch":
-        return lambda o: TS.OneCycleLR(o, cycle_momentum=False, **kwargs)
-    return lambda o: optim.OneCycleLR(o, **kwargs)
+    lib = TS if kind == "torch" else optim
+    return lambda o: lib.OneCycleLR(o, **kwargs)
 
 
 def sequential(kind):
@@ -94,6 +93,11 @@ CASES = {
             three_phase=True,
         ),
         21,
+    ),
+    "OneCycleLR-no-momentum": (
+        one_cycle("ours", max_lr=0.3, total_steps=9, cycle_momentum=False),
+        one_cycle("torch", max_lr=0.3, total_steps=9, cycle_momentum=False),
+        9,
     ),
     "SequentialLR": (sequential("ours"), sequential("torch"), 16),
     "SequentialLR-cosine-first": (
@@ -177,6 +181,32 @@ def test_state_dict_keys_are_torchs():
         assert json.loads(json.dumps(sd)) == {k: tsd[k] for k in sd}
 
 
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_one_cycle_cycles_momentum_as_torch(optimizer, three_phase):
+    opt, topt = pair(optimizer=optimizer)
+    kwargs = dict(
+        max_lr=[0.5, 1.0],
+        total_steps=11,
+        base_momentum=[0.8, 0.7],
+        max_momentum=0.9,
+        three_phase=three_phase,
+    )
+    sched = optim.OneCycleLR(opt, **kwargs)
+    tsched = TS.OneCycleLR(topt, **kwargs)
+    key = "momentum" if optimizer == "SGD" else "betas"
+
+    def momenta(o):
+        return [np.ravel(g[key]).tolist() for g in o.param_groups]
+
+    assert momenta(opt) == momenta(topt)
+    for _ in range(11):
+        run(opt, sched, 1)
+        run_torch(topt, tsched, 1)
+        np.testing.assert_allclose(momenta(opt), momenta(topt), rtol=1e-12)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+
+
 def test_one_cycle_refuses_a_step_past_total_steps():
     opt, _ = pair()
     sched = optim.OneCycleLR(opt, max_lr=1.0, total_steps=3)
@@ -191,6 +221,10 @@ def test_one_cycle_needs_a_length():
         optim.OneCycleLR(opt, max_lr=1.0, epochs=3)
     with pytest.raises(ValueError, match=r"`max_lr` must have 2 entries"):
         optim.OneCycleLR(opt, max_lr=[1.0], total_steps=3)
+    plain = optim.Optimizer([Parameter(np.zeros(2))], {"lr": 0.1})
+    with pytest.raises(ValueError, match=r"`cycle_momentum` needs an optimizer"):
+        optim.OneCycleLR(plain, max_lr=1.0, total_steps=3)
+    optim.OneCycleLR(plain, max_lr=1.0, total_steps=3, cycle_momentum=False)
 
 
 def test_sequential_errors():

@@ -1,4 +1,4 @@
-"""The 1cycle policy, as torch.optim.lr_scheduler.OneCycleLR (learning rate only)."""
+"""The 1cycle policy, as torch.optim.lr_scheduler.OneCycleLR."""
 
 from __future__ import annotations
 
@@ -57,6 +57,18 @@ def _phases(total_steps: int, pct_start: float, three_phase: bool) -> list[dict]
     return [up, down]
 
 
+def _per_group(value: Any, name: str, n_groups: int) -> list[float]:
+    """A number for each param group, from one number or a list of them."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_groups:
+            raise ValueError(
+                f"`{name}` must have {n_groups} entries (one per param group), "
+                f"got {len(value)}"
+            )
+        return [check_real(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    return [check_real(value, name)] * n_groups
+
+
 class OneCycleLR(LRScheduler):
     """Smith's 1cycle policy: warm up to ``max_lr``, then anneal far below.
 
@@ -67,9 +79,10 @@ class OneCycleLR(LRScheduler):
     batch, ``total_steps`` times at most. The group keys ``'initial_lr'``,
     ``'max_lr'`` and ``'min_lr'`` are set as in PyTorch.
 
-    PyTorch's momentum cycling (``cycle_momentum``, ``base_momentum``,
-    ``max_momentum``) is left out: the momentum and betas stay as set; compare
-    with PyTorch's ``cycle_momentum=False``.
+    With ``cycle_momentum`` the momentum moves the other way, from
+    ``max_momentum`` down to ``base_momentum`` while the rate rises, and back:
+    SGD's ``'momentum'`` or Adam's first beta (so a plain SGD gets momentum,
+    0.95 at the start, as in PyTorch).
 
     Parameters
     ----------
@@ -84,6 +97,10 @@ class OneCycleLR(LRScheduler):
     pct_start : float, default 0.3
         Fraction of the steps spent rising, in [0, 1].
     anneal_strategy : {'cos', 'linear'}, default 'cos'
+    cycle_momentum : bool, default True
+        Cycle the momentum (SGD) or the first beta (Adam, AdamW).
+    base_momentum, max_momentum : float or list of float, default 0.85, 0.95
+        The momentum's low and high ends, or one per param group.
     div_factor : float, default 25.0
         ``initial_lr = max_lr / div_factor``, > 0.
     final_div_factor : float, default 1e4
@@ -98,7 +115,7 @@ class OneCycleLR(LRScheduler):
         If an argument has the wrong type.
     ValueError
         If neither ``total_steps`` nor both ``epochs`` and ``steps_per_epoch``
-        are given, a value is out of range, ``max_lr`` has not one entry per
+        are given, a value is out of range, a list has not one entry per
         group, or on a step past ``total_steps``.
 
     Examples
@@ -112,8 +129,14 @@ class OneCycleLR(LRScheduler):
     [0.04]
     """
 
-    _hyperparameters = ("total_steps", "_anneal_func_type", "_schedule_phases")
-    _ignored_keys = LRScheduler._ignored_keys | {"cycle_momentum", "use_beta1"}
+    _hyperparameters = (
+        "total_steps",
+        "_anneal_func_type",
+        "_schedule_phases",
+        "cycle_momentum",
+    )
+    # Which of momentum and betas is cycled follows from the optimizer.
+    _ignored_keys = LRScheduler._ignored_keys | {"use_beta1"}
 
     def __init__(
         self,
@@ -124,6 +147,9 @@ class OneCycleLR(LRScheduler):
         steps_per_epoch: int | None = None,
         pct_start: float = 0.3,
         anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.85,
+        max_momentum: float | list[float] = 0.95,
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
@@ -148,29 +174,50 @@ class OneCycleLR(LRScheduler):
         div_factor = check_real(div_factor, "div_factor", above=0.0)
         final_div_factor = check_real(final_div_factor, "final_div_factor", above=0.0)
         three_phase = check_bool(three_phase, "three_phase")
+        cycle_momentum = check_bool(cycle_momentum, "cycle_momentum")
         groups = optimizer.param_groups
-        if isinstance(max_lr, (list, tuple)):
-            if len(max_lr) != len(groups):
-                raise ValueError(
-                    f"`max_lr` must have {len(groups)} entries (one per param "
-                    f"group), got {len(max_lr)}"
-                )
-            max_lrs = [check_real(v, f"max_lr[{i}]") for i, v in enumerate(max_lr)]
-        else:
-            max_lrs = [check_real(max_lr, "max_lr")] * len(groups)
+        max_lrs = _per_group(max_lr, "max_lr", len(groups))
+        base_momentums = _per_group(base_momentum, "base_momentum", len(groups))
+        max_momentums = _per_group(max_momentum, "max_momentum", len(groups))
+        self.use_beta1 = "betas" in optimizer.defaults
+        if (
+            cycle_momentum
+            and not self.use_beta1
+            and "momentum" not in optimizer.defaults
+        ):
+            raise ValueError(
+                "`cycle_momentum` needs an optimizer with momentum or betas, got "
+                f"{type(optimizer).__name__}"
+            )
         self.total_steps = total_steps
         self._anneal_func_type = anneal_strategy
         self._schedule_phases = _phases(total_steps, pct_start, three_phase)
+        self.cycle_momentum = cycle_momentum
         if check_int(last_epoch, "last_epoch", minimum=-1) == -1:
-            for group, peak in zip(groups, max_lrs, strict=True):
-                group["initial_lr"] = peak / div_factor
-                group["max_lr"] = peak
+            for i, group in enumerate(groups):
+                group["initial_lr"] = max_lrs[i] / div_factor
+                group["max_lr"] = max_lrs[i]
                 group["min_lr"] = group["initial_lr"] / final_div_factor
+                if cycle_momentum:
+                    self._set_momentum(group, max_momentums[i])
+                    group["max_momentum"] = max_momentums[i]
+                    group["base_momentum"] = base_momentums[i]
         super().__init__(optimizer, last_epoch)
 
+    def _set_momentum(self, group: dict[str, Any], momentum: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
     def _validate(
-        self, total_steps: Any, anneal_func_type: Any, schedule_phases: Any
+        self,
+        total_steps: Any,
+        anneal_func_type: Any,
+        schedule_phases: Any,
+        cycle_momentum: Any,
     ) -> None:
+        check_bool(cycle_momentum, "cycle_momentum")
         check_int(total_steps, "total_steps", minimum=1)
         check_choice(anneal_func_type, "anneal_strategy", ("cos", "linear"))
         if not isinstance(schedule_phases, list) or not all(
@@ -208,6 +255,10 @@ class OneCycleLR(LRScheduler):
                             group[phase["start_lr"]], group[phase["end_lr"]], pct
                         )
                     )
+                    if self.cycle_momentum:
+                        start, end = phase["start_momentum"], phase["end_momentum"]
+                        momentum = self._anneal(group[start], group[end], pct)
+                        self._set_momentum(group, momentum)
                     break
                 start_step = phase["end_step"]
         return lrs
