@@ -166,10 +166,12 @@ def test_summary_table_rows_and_totals():
     assert lines[0] == "Model: lenet5-modern"
     assert lines[3].split() == ["conv1", "(Conv2d)", "(N,", "6,", "28,", "28)", "156"]
     assert "pool1 (MaxPool2d)      (N, 6, 14, 14)" in text
-    assert lines[-3:] == [
+    assert lines[-4:] == [
         "Total params: 61,706",
         "Trainable params: 61,706",
         "Non-trainable params: 0",
+        # 6*28*28*25 + 16*10*10*150 + 400*120 + 120*84 + 84*10
+        "Multiply-adds per image: 416,520",
     ]
     assert model.training  # the summary ran in eval mode and restored the mode
 

@@ -175,3 +175,45 @@ def test_train_resnet8_one_epoch_then_evaluate(tmp_path):
     # The checkpoint, batch-norm counters included, loads back.
     out = cli(["evaluate", tmp_path / "run" / "best.npz", "--data", data], tmp_path)
     assert out.returncode == 0, out.stderr
+
+
+def torch_multiply_adds(model, x):
+    """Multiply-adds of one image through a torch model's Conv2d and Linear."""
+    total = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, T.Conv2d):
+            kH, kW = module.kernel_size
+            per = module.in_channels // module.groups * kH * kW
+            total.append(output[0].numel() * per)
+        elif isinstance(module, T.Linear):
+            total.append(output[0].numel() * module.in_features)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model.eval()(x)
+    for h in handles:
+        h.remove()
+    return sum(total)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_summary_counts_multiply_adds_as_torch_hooks_do(name):
+    model = models.create_model(name, in_channels=3, input_size=32)
+    twin = TWINS[name](10, 3)
+    expected = torch_multiply_adds(twin, torch.zeros(1, 3, 32, 32))
+    text = models.summary(model, (3, 32, 32))
+    assert text.splitlines()[-1] == f"Multiply-adds per image: {expected:,}"
+
+
+def test_summary_counts_transposed_convolutions_per_input():
+    from cnnumpy import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, groups=2),
+        nn.ConvTranspose2d(4, 6, 2, 2, groups=2),
+    )
+    text = models.summary(model, (2, 5, 5))
+    conv = 4 * 5 * 5 * (1 * 3 * 3)
+    transposed = 4 * 5 * 5 * (3 * 2 * 2)  # each input value, into out/groups * k*k
+    assert text.splitlines()[-1] == f"Multiply-adds per image: {conv + transposed:,}"

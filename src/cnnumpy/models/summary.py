@@ -1,4 +1,4 @@
-"""A Keras-style table of a model: layer, output shape, parameters, totals."""
+"""A Keras-style table of a model: layer, output shape, parameters, multiply-adds."""
 
 from __future__ import annotations
 
@@ -30,6 +30,36 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
         if not name.endswith("num_batches_tracked")
     )
     return int(trainable), int(frozen)
+
+
+def _multiply_adds(module: nn.Module, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """``module(x)`` and the multiply-adds of its convolutions and linear layers.
+
+    Containers are walked layer by layer (a Residual through both branches);
+    pooling, normalisation and activations count as none.
+    """
+    if isinstance(module, nn.Sequential):
+        total = 0
+        for layer in module:
+            x, macs = _multiply_adds(layer, x)
+            total += macs
+        return x, total
+    if isinstance(module, nn.Residual):
+        y, body = _multiply_adds(module.body, x)
+        _, shortcut = _multiply_adds(module.shortcut, x)
+        return module(x), body + shortcut
+    y = module(x)
+    if isinstance(module, nn.Conv2d):
+        kH, kW = module.kernel_size
+        per_output = module.in_channels // module.groups * kH * kW
+        return y, y[0].size * per_output
+    if isinstance(module, nn.ConvTranspose2d):
+        kH, kW = module.kernel_size
+        per_input = module.out_channels // module.groups * kH * kW
+        return y, x[0].size * per_input
+    if isinstance(module, nn.Linear):
+        return y, y[0].size * module.in_features
+    return y, 0
 
 
 def _run(
@@ -66,7 +96,8 @@ def summary(
     output shape; the model's mode and weights are left as they were. A
     :class:`~cnnumpy.nn.Residual` block has its row (output and parameters of
     the whole block), then one indented row per layer of its ``body`` and its
-    ``shortcut``.
+    ``shortcut``. The last line counts the multiply-adds of one image through
+    the convolutions and linear layers.
 
     Parameters
     ----------
@@ -104,6 +135,7 @@ def summary(
     Total params: 61,706
     Trainable params: 61,706
     Non-trainable params: 0
+    Multiply-adds per image: 416,520
     """
     check_instance(model, "model", nn.Sequential, "an nn.Sequential")
     check_instance(input_shape, "input_shape", (tuple, list), "a tuple (C, H, W)")
@@ -124,8 +156,10 @@ def summary(
     rows = []
     model.eval()
     try:
+        x0 = x
         for child_name, child in model.named_children():
             x = _run(child, x, child_name, "", rows)
+        _, macs = _multiply_adds(model, x0)
     finally:
         model.train(was_training)
     trainable, frozen = count_parameters(model)
@@ -146,5 +180,6 @@ def summary(
         f"Total params: {trainable + frozen:,}",
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {frozen:,}",
+        f"Multiply-adds per image: {macs:,}",
     ]
     return "\n".join(lines)
