@@ -160,6 +160,9 @@ def test_summary_lists_resnet20(tmp_path):
                "--input-size", "32"], tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "layer3 (Sequential)" in out.stdout
+    # Stages and blocks are unfolded down to the residual branches.
+    assert "    layer3.0.residual (Residual)  (N, 64, 8, 8)" in out.stdout
+    assert "      shortcut.0 (Conv2d)         (N, 64, 8, 8)" in out.stdout
     assert "Trainable params: 272,474" in out.stdout
 
 

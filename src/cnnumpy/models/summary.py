@@ -69,11 +69,15 @@ def _run(
     indent: str,
     rows: list[tuple[str, str, int]],
 ) -> np.ndarray:
-    """``module(x)``, adding its row to ``rows``, and its branches' if a Residual."""
+    """``module(x)``, adding its row to ``rows``, then its layers' if a Sequential
+    and its branches' if a Residual, indented."""
     y = module(x)
     out = ", ".join(["N", *map(str, y.shape[1:])])
     params = sum(count_parameters(module))
     rows.append((f"{indent}{name} ({type(module).__name__})", f"({out})", params))
+    if isinstance(module, nn.Sequential):  # a stage or block of a deeper model
+        for layer_name, layer in module.named_children():
+            x = _run(layer, x, f"{name}.{layer_name}", indent + "  ", rows)
     if isinstance(module, nn.Residual):
         for branch_name, branch in module.named_children():
             b = x
@@ -96,8 +100,9 @@ def summary(
     output shape; the model's mode and weights are left as they were. A
     :class:`~cnnumpy.nn.Residual` block has its row (output and parameters of
     the whole block), then one indented row per layer of its ``body`` and its
-    ``shortcut``. The last line counts the multiply-adds of one image through
-    the convolutions and linear layers.
+    ``shortcut``; a nested Sequential (a stage of a ResNet) has its row, then
+    one indented row per layer. The last line counts the multiply-adds of one
+    image through the convolutions and linear layers.
 
     Parameters
     ----------
