@@ -23,6 +23,8 @@ __all__ = ["fail", "parse_once"]
 # Seconds a rank other than 0 waits before showing its error and aborting:
 # long enough for rank 0, when it fails too, to abort it first on a busy host.
 GRACE = 3.0
+# Seconds a failing rank waits after printing, before aborting (see `fail`).
+FORWARD = 0.5
 
 
 def fail(code: int, text: str) -> int:
@@ -41,6 +43,10 @@ def fail(code: int, text: str) -> int:
         time.sleep(GRACE)
         text = f"{text} (rank {rank})"
     print(text, file=sys.stderr, flush=True)
+    # mpiexec forwards each rank's output through its own process; an abort
+    # straight after the print can end that process before it has passed the
+    # message on. A moment's wait lets it through.
+    time.sleep(FORWARD)
     comm.abort(code)
     return code
 
