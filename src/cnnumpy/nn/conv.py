@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy import functional as F
 from cnnumpy.functional.geometry import check_groups, check_padding
 from cnnumpy.nn.impl import check_impl, ops
 from cnnumpy.nn.init import default_uniform, resolve_rng
@@ -21,7 +20,55 @@ from cnnumpy.validation import (
 __all__ = ["Conv2d"]
 
 
-class Conv2d(Module):
+class _ConvModule(Module):
+    """What `Conv2d` and `ConvTranspose2d` share: PyTorch's initialisation, the
+    backward pass (``<_op>_backward`` of the chosen ops) and the repr."""
+
+    _op = ""
+
+    def _init_parameters(
+        self,
+        w_shape: tuple[int, int, int, int],
+        fan_in: int,
+        bias: bool,
+        rng: np.random.Generator | None,
+    ) -> None:
+        rng = resolve_rng(rng)
+        self.weight = Parameter(default_uniform(w_shape, fan_in, rng, self.dtype))
+        self.bias = (
+            Parameter(default_uniform((self.out_channels,), fan_in, rng, self.dtype))
+            if bias
+            else None
+        )
+        self._ctx = None  # the forward's context, of the fast or the naive op
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        ctx = self._cached()
+        op = getattr(ops(self.impl), f"{self._op}_backward")
+        dx, dweight, dbias = op(
+            as_float_array(check_grad_dtype(dy), self.dtype, "dy"), ctx, self.input_grad
+        )
+        self.weight.accumulate_grad(dweight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(dbias)
+        return dx
+
+    def _options(self) -> list[tuple[str, object]]:
+        """The (name, value) of the arguments the repr shows beyond the sizes."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        s += "".join(f", {name}={value!r}" for name, value in self._options())
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvModule):
     """2-D convolution over an (N, C, H, W) input, as ``torch.nn.Conv2d``.
 
     Parameters
@@ -52,6 +99,8 @@ class Conv2d(Module):
     ``out = floor((size + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1``.
     """
 
+    _op = "conv2d"
+
     def __init__(
         self,
         in_channels: int,
@@ -78,17 +127,10 @@ class Conv2d(Module):
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.impl = check_impl(impl)
-        rng = resolve_rng(rng)
         kH, kW = self.kernel_size
         fan_in = in_channels // groups * kH * kW
         w_shape = (out_channels, in_channels // groups, kH, kW)
-        self.weight = Parameter(default_uniform(w_shape, fan_in, rng, self.dtype))
-        self.bias = (
-            Parameter(default_uniform((out_channels,), fan_in, rng, self.dtype))
-            if bias
-            else None
-        )
-        self._ctx: F.Conv2dContext | None = None  # or the naive op's context
+        self._init_parameters(w_shape, fan_in, bias, rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
@@ -103,27 +145,13 @@ class Conv2d(Module):
         )
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        ctx = self._cached()
-        dx, dweight, dbias = ops(self.impl).conv2d_backward(
-            as_float_array(check_grad_dtype(dy), self.dtype, "dy"), ctx, self.input_grad
-        )
-        self.weight.accumulate_grad(dweight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(dbias)
-        return dx
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding not in ((0, 0), "valid"):
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+    def _options(self) -> list[tuple[str, object]]:
+        return [
+            (name, value)
+            for name, value, hidden in (
+                ("padding", self.padding, ((0, 0), "valid")),
+                ("dilation", self.dilation, ((1, 1),)),
+                ("groups", self.groups, (1,)),
+            )
+            if value not in hidden
+        ]

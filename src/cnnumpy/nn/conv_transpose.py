@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnumpy import functional as F
 from cnnumpy.functional.geometry import check_groups
+from cnnumpy.nn.conv import _ConvModule
 from cnnumpy.nn.impl import check_impl, ops
-from cnnumpy.nn.init import default_uniform, resolve_rng
-from cnnumpy.nn.module import Module, as_float_array
-from cnnumpy.nn.parameter import Parameter
+from cnnumpy.nn.module import as_float_array
 from cnnumpy.validation import (
     check_bool,
     check_dtype,
-    check_grad_dtype,
     check_int,
     check_pair,
 )
@@ -21,7 +18,7 @@ from cnnumpy.validation import (
 __all__ = ["ConvTranspose2d"]
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_ConvModule):
     """2-D transposed convolution, as ``torch.nn.ConvTranspose2d``.
 
     The adjoint of :class:`Conv2d` with the same arguments: it maps an output
@@ -61,6 +58,8 @@ class ConvTranspose2d(Module):
     - 2*padding + dilation*(kernel - 1) + output_padding + 1``.
     """
 
+    _op = "conv_transpose2d"
+
     def __init__(
         self,
         in_channels: int,
@@ -97,17 +96,10 @@ class ConvTranspose2d(Module):
         check_bool(bias, "bias")
         self.dtype = check_dtype(dtype)
         self.impl = check_impl(impl)
-        rng = resolve_rng(rng)
         kH, kW = self.kernel_size
         fan_in = out_channels // groups * kH * kW
         w_shape = (in_channels, out_channels // groups, kH, kW)
-        self.weight = Parameter(default_uniform(w_shape, fan_in, rng, self.dtype))
-        self.bias = (
-            Parameter(default_uniform((out_channels,), fan_in, rng, self.dtype))
-            if bias
-            else None
-        )
-        self._ctx: F.ConvTranspose2dContext | None = None  # or the naive op's
+        self._init_parameters(w_shape, fan_in, bias, rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, self.dtype, "x")
@@ -123,29 +115,14 @@ class ConvTranspose2d(Module):
         )
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        ctx = self._cached()
-        dx, dweight, dbias = ops(self.impl).conv_transpose2d_backward(
-            as_float_array(check_grad_dtype(dy), self.dtype, "dy"), ctx, self.input_grad
-        )
-        self.weight.accumulate_grad(dweight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(dbias)
-        return dx
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+    def _options(self) -> list[tuple[str, object]]:
+        return [
+            (name, value)
+            for name, value, hidden in (
+                ("padding", self.padding, (0, 0)),
+                ("dilation", self.dilation, (1, 1)),
+                ("output_padding", self.output_padding, (0, 0)),
+                ("groups", self.groups, 1),
+            )
+            if value != hidden
+        ]
