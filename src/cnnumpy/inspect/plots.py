@@ -10,26 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.extras import matplotlib_classes
 from cnnumpy.inspect.core import check_maps
-from cnnumpy.validation import check_int, check_path, check_str
+from cnnumpy.pictures import figure, save
+from cnnumpy.validation import check_int, check_str
 
 __all__ = ["plot_feature_maps", "plot_grad_cam", "plot_saliency"]
-
-
-def _figure(path: object, figsize: tuple[float, float]):
-    """A constrained-layout figure on an Agg canvas, and ``path`` checked."""
-    Figure, FigureCanvasAgg, _ = matplotlib_classes()
-    path = Path(check_path(path, "path"))
-    formats = FigureCanvasAgg.get_supported_filetypes()
-    if path.suffix[1:].lower() not in formats:
-        raise ValueError(
-            f"`path` must end in an image suffix ({', '.join(sorted(formats))}), "
-            f"got {str(path)!r}"
-        )
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, path
 
 
 def _real(a: object, name: str, ndims: tuple[int, ...], what: str) -> np.ndarray:
@@ -105,7 +90,7 @@ def plot_feature_maps(
     checked = check_maps(maps)
     max_channels = check_int(max_channels, "max_channels", minimum=1)
     cols = min(max_channels, max(len(v) for v in checked.values()))
-    fig, path = _figure(path, (1.1 * cols + 0.6, 1.25 * len(checked) + 0.4))
+    fig, path = figure(path, (1.1 * cols + 0.6, 1.25 * len(checked) + 0.4))
     axes = fig.subplots(len(checked), cols, squeeze=False)
     drawn = 0
     for row, (name, layer_maps) in zip(axes, checked.items()):
@@ -115,7 +100,7 @@ def plot_feature_maps(
                 drawn += 1
             else:
                 ax.axis("off")
-    fig.savefig(path, dpi=100)
+    save(fig, path)
     return drawn
 
 
@@ -154,11 +139,11 @@ def plot_saliency(
             f"`grad` must cover the image's {picture.shape[:2]} pixels, got "
             f"shape {g.shape}"
         )
-    fig, path = _figure(path, (5.0, 2.7))
+    fig, path = figure(path, (5.0, 2.7))
     left, right = fig.subplots(1, 2)
     _show(left, picture, "image")
     _show(right, heat, check_str(title, "title"), cmap="hot")
-    fig.savefig(path, dpi=100)
+    save(fig, path)
 
 
 def plot_grad_cam(
@@ -195,9 +180,9 @@ def plot_grad_cam(
             f"`cam` must cover the image's {picture.shape[:2]} pixels, got "
             f"shape {heat.shape}"
         )
-    fig, path = _figure(path, (5.0, 2.7))
+    fig, path = figure(path, (5.0, 2.7))
     left, right = fig.subplots(1, 2)
     _show(left, picture, "image")
     _show(right, picture, check_str(title, "title"))
     right.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-    fig.savefig(path, dpi=100)
+    save(fig, path)

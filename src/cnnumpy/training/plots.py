@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnumpy.extras import MAX_LABELS
-from cnnumpy.training._figure import figure, grid_shape, save
+from cnnumpy.pictures import figure, grid_shape, save
 from cnnumpy.training._plot_inputs import (
     check_class_names,
     check_history,

@@ -1,4 +1,6 @@
-"""The canvas and the file of a training plot: a figure, written atomically."""
+"""The canvas and the file of every picture cnnumpy draws: an Agg figure
+(matplotlib, imported when drawing, through `cnnumpy.extras`), written
+atomically."""
 
 from __future__ import annotations
 
