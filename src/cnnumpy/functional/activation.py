@@ -72,14 +72,29 @@ def _check_out(out: object, x: np.ndarray) -> np.ndarray:
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``max(x, 0)``; NaN stays NaN. ``out=x`` works in place."""
-    _check_float(x)
-    return np.maximum(x, 0, out=_check_out(out, x))
+    out = _check_out(out, _check_float(x))
+    return _engine.elementwise(lambda o, i: np.maximum(i, 0, out=o), out, x)
 
 
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``dy`` where the output is positive, else 0 (derivative at 0 taken as 0)."""
     check_grad(dy, _check_float(y, "y").shape)
-    return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+    if dy.dtype != y.dtype or y.dtype.itemsize not in _SAME_SIZE_INT:
+        return np.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+    return _engine.elementwise(_relu_grad, np.empty_like(y), y, dy, cost=3)
+
+
+def _relu_grad(out: np.ndarray, y: np.ndarray, dy: np.ndarray) -> None:
+    # np.where(y > 0, dy, 0) as a bit mask: all ones where y > 0, else zero,
+    # ANDed with dy's bits. The same result (+0.0 where masked, NaN and inf
+    # in dy kept or dropped as np.where does), in a fraction of np.where's time.
+    bits = out.view(_SAME_SIZE_INT[out.dtype.itemsize])
+    np.greater(y, 0, out=bits)  # 1 or 0
+    np.negative(bits, out=bits)  # all ones or 0
+    np.bitwise_and(bits, dy.view(bits.dtype), out=bits)
+
+
+_SAME_SIZE_INT = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:

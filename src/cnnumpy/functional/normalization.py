@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from cnnumpy.functional import _engine
 from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = [
@@ -24,10 +26,6 @@ class BatchNormContext(NamedTuple):
     weight: np.ndarray | None
     has_bias: bool
     training: bool
-
-
-def _channel_view(v: np.ndarray, ndim: int) -> np.ndarray:
-    return v.reshape(-1, *([1] * (ndim - 2)))  # (C, 1, 1) for NCHW
 
 
 def batch_norm_forward(
@@ -82,37 +80,76 @@ def batch_norm_forward(
             raise ValueError(
                 f"`{name}` must have shape ({C},) for {C} channels, got {got}"
             )
-    axes = (0, *range(2, x.ndim))
     count = x.size // C
+    if training and count < 2:
+        raise ValueError(
+            f"batch norm in training needs more than 1 value per channel, got "
+            f"input shape {x.shape}"
+        )
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(
+            "`running_mean` and `running_var` are required when `training` is False"
+        )
+    rows, back = _channel_rows(x)  # (C, M): each channel's values in one row
+    x_hat = np.empty_like(rows)  # (C, M)
+    y = np.empty_like(rows)  # (C, M); must not alias x_hat, which backward reads
     if training:
-        if count < 2:
-            raise ValueError(
-                f"batch norm in training needs more than 1 value per channel, got "
-                f"input shape {x.shape}"
-            )
-        mean = x.mean(axis=axes)
-        var = x.var(axis=axes)
+        mean = np.empty(C, dtype=x.dtype)
+        var = np.empty(C, dtype=x.dtype)
+    else:
+        mean = running_mean.astype(x.dtype, copy=False)
+        var = running_var.astype(x.dtype, copy=False)
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+
+    def channels(c0: int, c1: int) -> None:
+        xr, xh, yr = rows[c0:c1], x_hat[c0:c1], y[c0:c1]
+        if training:
+            mean[c0:c1] = xr.sum(axis=1) / count
+            np.subtract(xr, mean[c0:c1, None], out=xh)
+            np.square(xh, out=yr)  # y's rows as scratch for the squares
+            var[c0:c1] = yr.sum(axis=1) / count  # biased, as in normalisation
+            xh *= 1 / np.sqrt(var[c0:c1, None] + eps)
+        else:
+            np.subtract(xr, mean[c0:c1, None], out=xh)
+            xh *= inv_std[c0:c1, None]
+        if weight is None:
+            yr[...] = xh
+        else:
+            np.multiply(xh, weight[c0:c1, None], out=yr)
+        if bias is not None:
+            yr += bias[c0:c1, None]
+
+    # Each channel is independent: threads take whole channels.
+    _engine.split(channels, C, 6 * count)
+    if training:
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += momentum * var * (count / (count - 1))
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                "`running_mean` and `running_var` are required when `training` is False"
-            )
-        mean, var = running_mean, running_var
-    inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-    x_hat = (
-        x - _channel_view(mean.astype(x.dtype, copy=False), x.ndim)
-    ) * _channel_view(inv_std, x.ndim)
-    # y must not alias x_hat, which the backward pass reads.
-    y = x_hat.copy() if weight is None else x_hat * _channel_view(weight, x.ndim)
-    if bias is not None:
-        y += _channel_view(bias, x.ndim)
-    return y, BatchNormContext(x_hat, inv_std, weight, bias is not None, training)
+    return back(y), BatchNormContext(
+        back(x_hat), inv_std, weight, bias is not None, training
+    )
+
+
+def _channel_rows(
+    a: np.ndarray,
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """``a`` as (C, M) rows, one per channel, and the way back to ``a``'s shape.
+
+    The order of the M values within a row does not matter to batch norm, so
+    the rows are a view whenever ``a``'s memory holds each channel in one block
+    (NCHW views of the engine's (C, H, W, N) arrays do); else a copy. ``back``
+    turns an array of the rows' layout into ``a``'s shape, as a view.
+    """
+    order = _axes_order(a)
+    t = a.transpose(order)
+    if not t.flags.c_contiguous:
+        t = np.ascontiguousarray(t)
+    inverse = np.argsort(order)
+    return t.reshape(a.shape[1], -1), lambda r: r.reshape(t.shape).transpose(inverse)
 
 
 def batch_norm_backward(
@@ -121,9 +158,10 @@ def batch_norm_backward(
     """Gradients w.r.t. input, weight and bias.
 
     In training the batch statistics depend on every input, which gives
-    ``dx = inv_std / M * (M * g - sum(g) - x_hat * sum(g * x_hat))`` with
-    ``g = dy * weight`` and sums over the ``M`` values of each channel. In
-    evaluation the statistics are constants: ``dx = g * inv_std``.
+    ``dx = weight * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))`` with
+    means over the values of each channel; ``sum(dy)`` and ``sum(dy * x_hat)``
+    are also ``dbias`` and ``dweight``. In evaluation the statistics are
+    constants: ``dx = weight * inv_std * dy``.
 
     Returns
     -------
@@ -131,21 +169,42 @@ def batch_norm_backward(
         ``dweight`` is None without weight, ``dbias`` without bias.
     """
     check_ctx(ctx, BatchNormContext, "batch_norm_forward")
-    x_hat = ctx.x_hat
-    check_grad(dy, x_hat.shape)
-    nd = x_hat.ndim
-    axes = (0, *range(2, nd))
-    dweight = (dy * x_hat).sum(axis=axes) if ctx.weight is not None else None
-    dbias = dy.sum(axis=axes) if ctx.has_bias else None
-    g = dy if ctx.weight is None else dy * _channel_view(ctx.weight, nd)
-    inv_std = _channel_view(ctx.inv_std, nd)
-    if not ctx.training:
-        return g * inv_std, dweight, dbias
-    M = x_hat.size // x_hat.shape[1]
-    g_sum = _channel_view(g.sum(axis=axes), nd)
-    gx_sum = _channel_view((g * x_hat).sum(axis=axes), nd)
-    dx = (inv_std / M) * (M * g - g_sum - x_hat * gx_sum)
-    return dx.astype(dy.dtype, copy=False), dweight, dbias
+    check_grad(dy, ctx.x_hat.shape)
+    x_hat, back = _channel_rows(ctx.x_hat)  # (C, M), a view of the kept array
+    # dy's values in x_hat's order: a view when the two share a layout.
+    dyr = np.ascontiguousarray(dy.transpose(_axes_order(ctx.x_hat)))
+    dyr = dyr.reshape(x_hat.shape)  # (C, M)
+    C, M = x_hat.shape
+    scale = ctx.inv_std if ctx.weight is None else ctx.weight * ctx.inv_std
+    dsum = np.empty(C, dtype=dyr.dtype)
+    dxsum = np.empty(C, dtype=dyr.dtype)
+    dx = np.empty_like(dyr)  # (C, M)
+
+    def channels(c0: int, c1: int) -> None:
+        g, xh, out = dyr[c0:c1], x_hat[c0:c1], dx[c0:c1]
+        dsum[c0:c1] = g.sum(axis=1)
+        np.multiply(g, xh, out=out)  # dx's rows as scratch
+        dxsum[c0:c1] = out.sum(axis=1)
+        if ctx.training:
+            np.multiply(xh, dxsum[c0:c1, None] / M, out=out)
+            np.subtract(g, out, out=out)
+            out -= dsum[c0:c1, None] / M
+            out *= scale[c0:c1, None]
+        else:
+            np.multiply(g, scale[c0:c1, None], out=out)
+
+    _engine.split(channels, C, 6 * M)
+    dweight = dxsum if ctx.weight is not None else None
+    dbias = dsum if ctx.has_bias else None
+    return back(dx), dweight, dbias
+
+
+def _axes_order(a: np.ndarray) -> tuple[int, ...]:
+    """Channel axis first, then the others from slowest to fastest in memory."""
+    rest = sorted(
+        (i for i in range(a.ndim) if i != 1), key=lambda i: -abs(a.strides[i])
+    )
+    return (1, *rest)
 
 
 def batch_norm(
