@@ -385,6 +385,55 @@ def test_batch_norm_matches_torch(training, dtype):
         assert_close(got, want, dtype)
 
 
+def _in_layout(a: np.ndarray, layout: str) -> np.ndarray:
+    """``a`` as an NCHW array stored NCHW, or (C, H, W, N) as the engine stores it."""
+    if layout == "nchw":
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize(
+    "x_layout, dy_layout", [("chwn", "chwn"), ("chwn", "nchw"), ("nchw", "chwn")]
+)
+def test_batch_norm_matches_torch_in_every_layout(x_layout, dy_layout, training, dtype):
+    # Big enough for the channels to be split across threads.
+    rng = np.random.default_rng(19)
+    x = (rng.standard_normal((16, 8, 12, 10)) * 3 - 2).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    w, b = rng.standard_normal(8).astype(dtype), rng.standard_normal(8).astype(dtype)
+    rm, rv = rng.standard_normal(8).astype(dtype), rng.uniform(0.5, 2, 8).astype(dtype)
+    trm, trv = torch.tensor(rm), torch.tensor(rv)
+    y, ctx = F.batch_norm_forward(_in_layout(x, x_layout), rm, rv, w, b, training)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = TF.batch_norm(tx, trm, trv, tw, tb, training, 0.1, 1e-5)
+    ty.backward(torch.tensor(dy))
+    assert_close(y, ty, dtype)
+    assert_close(rm, trm, dtype)
+    assert_close(rv, trv, dtype)
+    got = F.batch_norm_backward(_in_layout(dy, dy_layout), ctx)
+    for g, want in zip(got, (tx.grad, tw.grad, tb.grad)):
+        assert_close(g, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["nchw", "chwn"])
+def test_relu_backward_is_np_where_bit_for_bit(layout, dtype):
+    # The backward masks bits; np.where(y > 0, dy, 0) is the definition.
+    rng = np.random.default_rng(20)
+    y = rng.standard_normal((16, 8, 12, 10)).astype(dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    y.flat[:6] = [1, -1, 0, np.nan, 2, -0.0]
+    dy.flat[:6] = [np.inf, np.inf, np.nan, 5, -0.0, np.nan]
+    y, dy = _in_layout(y, layout), _in_layout(dy, layout)
+    got = F.relu_backward(dy, y)
+    want = np.where(y > 0, dy, 0).astype(dtype)
+    assert got.dtype == dtype and got.shape == want.shape
+    bits = {4: np.int32, 8: np.int64}[np.dtype(dtype).itemsize]
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
 def test_dropout_mask_and_scale():
     rng = np.random.default_rng(10)
     x = np.ones((200, 500), dtype=np.float32)
