@@ -262,24 +262,43 @@ def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
 def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     """``col2im(weight2d.T @ dy2)``, each thread on its own input channels.
 
-    A thread makes the rows of ``weight2d.T @ dy2`` for its channels one
-    kernel row at a time (kW rows per channel, small enough to stay in its
-    cache) and folds them at once; the full matrix is never written.
+    A thread makes the rows of ``weight2d.T @ dy2`` for its channels a block
+    of output rows and one kernel row at a time (kW rows per channel, small
+    enough to stay in its cache) and folds them at once; the full matrix is
+    never written.
     """
     N, C = ctx.x.shape[:2]
     F, g = ctx.weight.shape[0], ctx.groups
     (kH, kW), Cg = ctx.geom.kernel, C // g
+    out_h, out_w = ctx.geom.out
     w5 = ctx.weight.reshape(g, F // g, Cg, kH, kW)
     dy3 = dy2.reshape(g, F // g, -1)  # (g, F/g, L*N)
     dxp = padded_zeros(ctx.x.shape, ctx.geom, dy2.dtype)  # (C, Hp, Wp, N)
+    row = out_w * N  # columns per output row
+    if row == 0:  # an empty batch: nothing to fold
+        return crop(dxp, ctx.x.shape, ctx.geom)
 
     def channels(c0: int, c1: int) -> None:
         for gi in range(c0 // Cg, (c1 - 1) // Cg + 1):  # the groups c0..c1 touch
             a, b = max(c0, gi * Cg), min(c1, (gi + 1) * Cg)
-            for i in range(kH):
-                w = w5[gi, :, a - gi * Cg : b - gi * Cg, i]  # (F/g, b-a, kW)
-                wT = np.ascontiguousarray(w).reshape(F // g, -1).T  # ((b-a)*kW, F/g)
-                fold_into(dxp[a:b], np.matmul(wT, dy3[gi]), ctx.geom, kernel_row=i)
+            w = w5[gi, :, a - gi * Cg : b - gi * Cg]  # (F/g, b-a, kH, kW)
+            # One ((b-a)*kW, F/g) matrix per kernel row.
+            wT = [
+                np.ascontiguousarray(w[:, :, i]).reshape(F // g, -1).T
+                for i in range(kH)
+            ]
+            per_row = (b - a) * kW * row * dy2.itemsize  # bytes of one output row
+            step = max(1, BLOCK_BYTES // max(1, per_row))
+            buf = _engine.scratch(
+                (b - a) * kW * min(step, out_h) * row, dy2.dtype, "dx"
+            )
+            for r0 in range(0, out_h, step):
+                r1 = min(r0 + step, out_h)
+                d = dy3[gi][:, r0 * row : r1 * row]  # (F/g, n)
+                part = buf[: (b - a) * kW * d.shape[1]].reshape(-1, d.shape[1])
+                for i in range(kH):
+                    np.matmul(wT[i], d, out=part)
+                    fold_into(dxp[a:b], part, ctx.geom, kernel_row=i, out_rows=(r0, r1))
 
     _engine.split_blas(channels, C, kH * kW * dy2.shape[1] * (F // g))
     return crop(dxp, ctx.x.shape, ctx.geom)

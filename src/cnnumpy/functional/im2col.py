@@ -163,19 +163,27 @@ def fold(
 
 
 def fold_into(
-    dxp: np.ndarray, cols: np.ndarray, geom: Geometry, kernel_row: int | None = None
+    dxp: np.ndarray,
+    cols: np.ndarray,
+    geom: Geometry,
+    kernel_row: int | None = None,
+    out_rows: tuple[int, int] | None = None,
 ) -> None:
     """Add columns onto a padded (C, Hp, Wp, N) grid: col2im's sum, in place.
 
     ``cols`` holds the rows of the same C channels, (C*kH*kW, L*N), or with
     ``kernel_row=i`` only the kW rows per channel of kernel row i,
-    (C*kW, L*N); any shape of that size.
+    (C*kW, L*N); any shape of that size. With ``out_rows=(r0, r1)`` the
+    columns are those of output rows r0..r1 only, (C*kH*kW, (r1-r0)*out_w*N).
     """
     C, N = dxp.shape[0], dxp.shape[3]
     (kH, kW), (out_h, out_w) = geom.kernel, geom.out
+    r0, r1 = (0, out_h) if out_rows is None else out_rows
+    strH = geom.stride[0]
     rows = range(kH) if kernel_row is None else range(kernel_row, kernel_row + 1)
-    cols6 = cols.reshape(C, len(rows), kW, out_h, out_w, N)
+    cols6 = cols.reshape(C, len(rows), kW, r1 - r0, out_w, N)
     for i, j, sh, sw in taps(geom, rows):
+        sh = slice(sh.start + r0 * strH, sh.start + (r1 - 1) * strH + 1, strH)
         dxp[:, sh, sw] += cols6[:, i - rows.start, j]
 
 
