@@ -15,10 +15,12 @@ Nothing is printed here: ``cnnumpy explain ...`` prints the text.
 from cnnumpy.explain.conv import explain_col2im, explain_conv_backward, explain_im2col
 from cnnumpy.explain.plots import plot_im2col
 from cnnumpy.explain.pool import explain_pool
+from cnnumpy.explain.transpose import explain_conv_transpose
 
 __all__ = [
     "explain_col2im",
     "explain_conv_backward",
+    "explain_conv_transpose",
     "explain_im2col",
     "explain_pool",
     "plot_im2col",
