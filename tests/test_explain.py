@@ -458,3 +458,54 @@ def test_cli_conv_transpose(capsys):
     assert capsys.readouterr().err.startswith(
         "cnnumpy: error: `kernel_shape` must start with the input's C=2"
     )
+
+
+# --- im2col, channels-last --------------------------------------------------------------
+
+
+def test_nhwc_flat_indices_by_hand():
+    # One image 3x3 with 2 channels, 2x2 windows: Wp*C = 6 per row, C = 2 per column.
+    text = explain_im2col((1, 3, 3, 2), (1, 2, 2, 2), layout="nhwc")
+    lines = text.splitlines()
+    assert "a step of Wp*C = 6 per row, C = 2 per column, 1 per channel." in text
+    np.testing.assert_array_equal(printed(text, "start: "), [0, 2, 6, 8])
+    np.testing.assert_array_equal(printed(text, "offset: "), [0, 1, 2, 3, 6, 7, 8, 9])
+    idx = printed(text, "idx = ")
+    np.testing.assert_array_equal(idx[3], [8, 9, 10, 11, 14, 15, 16, 17])
+    rows = printed(text, "rows = patches")
+    # x = arange(18) laid out (h, w, c): the flat index is the value itself.
+    np.testing.assert_array_equal(rows, idx)
+    assert any(
+        line.startswith("Check: rows against the NCHW engine's cols") for line in lines
+    )
+    assert lines[-1].startswith("Check: y, conv2d(x, weight, layout='nhwc') against ")
+    assert lines[-1].endswith("equal: True")
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation"), [(1, 0, 1), (2, 1, 1), ((1, 2), (2, 0), (2, 1))]
+)
+def test_nhwc_per_dimension_stride_and_padding(stride, padding, dilation):
+    text = explain_im2col((2, 5, 6, 3), (2, 3, 2, 3), stride, padding, dilation, "nhwc")
+    lines = text.splitlines()
+    sH, sW = (stride, stride) if np.ndim(stride) == 0 else stride
+    pH, pW = (padding, padding) if np.ndim(padding) == 0 else padding
+    dH, dW = (dilation, dilation) if np.ndim(dilation) == 0 else dilation
+    Wp = 6 + 2 * pW
+    assert f"padding {pH} along H and {pW} along W" in text
+    assert f"= oy*{sH * Wp * 3} + ox*{sW * 3};" in text
+    assert f"ky*{dH * Wp * 3} + kx*{dW * 3} + c." in text
+    assert sum(line.endswith("equal: True") for line in lines) == 2
+
+
+def test_nhwc_errors_and_cli(capsys):
+    with pytest.raises(ValueError, match=r"`layout` must be one of 'nchw', 'nhwc'"):
+        explain_im2col((1, 3, 3, 2), (1, 2, 2, 2), layout="chw")
+    with pytest.raises(ValueError, match=r"C=2 channels, got 3 .*layout 'nhwc'"):
+        explain_im2col((1, 3, 3, 2), (1, 3, 2, 2), layout="nhwc")
+    args = ["explain", "im2col", "--input", "1,4,4,2", "--kernel", "3,2,3,3"]
+    assert cli.main([*args, "--layout", "nhwc", "--padding", "1,0"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out == explain_im2col((1, 4, 4, 2), (3, 2, 3, 3), 1, (1, 0), 1, "nhwc") + "\n"
+    )

@@ -23,14 +23,24 @@ def run_explain_conv(args: argparse.Namespace) -> int:
         "conv-transpose": explain.explain_conv_transpose,
     }[args.topic]
     window = (args.input, args.kernel, args.stride, args.padding, args.dilation)
-    more = getattr(args, "output_padding", None)
-    text = explainer(*window, *([] if more is None else [more]))  # validates first
-    plot = getattr(args, "plot", None)
+    more = {}
+    if args.topic == "conv-transpose":
+        more["output_padding"] = args.output_padding
+    if args.topic == "im2col":
+        more["layout"] = args.layout
+    plot, page = getattr(args, "plot", None), getattr(args, "html", None)
+    if (plot or page) and args.layout != "nchw":
+        raise ValueError("--plot and --html draw the NCHW layout: leave out --layout")
+    text = explainer(*window, **more)  # validates before anything is written
     if plot is not None:
         explain.plot_im2col(plot, *window)
+    if page is not None:
+        explain.html_im2col(page, *window)
     print(text)
     if plot is not None:
         print(f"\nPlot written to {plot}")
+    if page is not None:
+        print(f"\nPage written to {page}: open it in a browser and point at an output")
     return 0
 
 
@@ -87,9 +97,22 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
             )
         if name == "im2col":
             topic.add_argument(
+                "--layout",
+                choices=("nchw", "nhwc"),
+                default="nchw",
+                help="nhwc: channels-last, --input is N,H,W,C; windows gathered "
+                "by np.take from flat indices (default: %(default)s)",
+            )
+            topic.add_argument(
                 "--plot",
                 metavar="FILE.png",
                 help="also draw one receptive field and its column (needs matplotlib)",
+            )
+            topic.add_argument(
+                "--html",
+                metavar="FILE.html",
+                help="also write one self-contained page where pointing at an "
+                "output cell highlights its receptive field, column and product",
             )
         topic.set_defaults(run=run_explain_conv)
     pool = topics.add_parser(
