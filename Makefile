@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 RANKS ?= 2
 
-.PHONY: train train-mpi test lint package floors bench clean
+.PHONY: train train-mpi test lint chromium package floors bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
-test: lint
+# The im2col page's tests run in headless Chromium: installed here when missing
+# and apt-get can run as root, else those tests are skipped with a message.
+chromium:
+	sh scripts/ensure_chromium.sh
+
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
 # The wheel as users get it: built, inspected, installed alone in a fresh venv, run.

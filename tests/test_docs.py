@@ -71,3 +71,45 @@ def test_tutorial_runs_top_to_bottom():
     )
     assert "images (1000, 28, 28) uint8" in result.stdout
     assert "header 00 00 08 03 00 00 03 e8 00 00 00 1c 00 00 00 1c" in result.stdout
+
+
+TUTORIAL_2 = ROOT / "docs" / "tutorial-2.md"
+
+
+def test_tutorial_2_explains_the_residual_backward():
+    text = TUTORIAL_2.read_text()
+    for formula in (
+        "dbody = dskip = ds",
+        "dx = dx_body + dx_skip",
+        "y = relu(body(x) + shortcut(x))",
+        "nn.Residual(body, shortcut)",
+    ):
+        assert formula in text, f"tutorial part 2 no longer explains {formula!r}"
+    assert "(tutorial-2.md)" in TUTORIAL.read_text(), "part 1 must link to part 2"
+
+
+def test_tutorial_2_runs_top_to_bottom(tmp_path):
+    try:
+        load_dataset("mnist-sample")
+    except DatasetNotFoundError as err:
+        pytest.skip(f"the tutorial trains on the MNIST sample: {err}")
+    result = subprocess.run(
+        [sys.executable, "-c", "\n\n".join(python_blocks(TUTORIAL_2.read_text()))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # where its pictures go
+    )
+    assert result.returncode == 0, (
+        f"tutorial part 2 failed (exit {result.returncode}):\n{result.stderr}"
+    )
+    out = result.stdout
+    assert "block output (2, 8, 4, 4)" in out
+    assert "nn.Residual agrees with the block by hand" in out
+    assert "conv2  (1, 16, 10, 10)" in out
+    assert "Grad-CAM (1, 28, 28) for class 7" in out
+    if "pictures in" in out:  # with matplotlib
+        (folder,) = tmp_path.iterdir()
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["feature-maps.png", "grad-cam.png", "saliency.png"]

@@ -21,6 +21,7 @@ from cnnumpy import cli
 from cnnumpy.explain import (
     explain_col2im,
     explain_conv_backward,
+    explain_conv_transpose,
     explain_im2col,
     explain_pool,
 )
@@ -371,3 +372,140 @@ def test_cli_conv_backward_prints_the_full_convolution(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "dout_dilated, shape (1, 2, 5, 5):" in lines  # 3x3, one zero between
     assert lines[-1] == "Check: dx_full against col2im's dx: equal: True"
+
+
+# --- conv-transpose --------------------------------------------------------------------
+
+
+def test_conv_transpose_spreads_each_pixel_over_its_window():
+    # Stride 2, kernel 2: windows do not overlap, so y is every x times the kernel.
+    text = explain_conv_transpose((1, 1, 2, 2), (1, 1, 2, 2), stride=2)
+    lines = text.splitlines()
+    assert "  out_h = (2 - 1)*2 - 2*0 + 1*(2 - 1) + 0 + 1 = 4" in lines
+    cols = printed(text, "cols, (F*kH*kW, C)")
+    np.testing.assert_array_equal(cols, np.outer(np.arange(4), np.arange(4)))
+    np.testing.assert_array_equal(printed(text, "Overlap map"), np.ones((4, 4)))
+    at = lines.index("y[0, 0]:")
+    y = np.array([[float(v) for v in line.split()] for line in lines[at + 1 : at + 5]])
+    w = np.arange(4.0).reshape(2, 2)
+    np.testing.assert_array_equal(y, np.kron(np.arange(4.0).reshape(2, 2), w))
+    assert lines[-1] == (
+        "Check: <conv2d(z, W), x> against <z, conv_transpose2d(x, W)>: equal: True"
+    )
+
+
+def test_conv_transpose_adds_where_windows_overlap():
+    text = explain_conv_transpose((1, 1, 2, 2), (1, 2, 3, 3))
+    counts = printed(text, "Overlap map")
+    np.testing.assert_array_equal(counts, np.outer([1, 2, 2, 1], [1, 2, 2, 1]))
+    lines = text.splitlines()
+    x, w = np.arange(4.0).reshape(2, 2), np.arange(18.0).reshape(2, 3, 3)
+    y = np.zeros((2, 4, 4))
+    for h in (0, 1):
+        for v in (0, 1):
+            y[:, h : h + 3, v : v + 3] += x[h, v] * w
+    at = lines.index("y[0, 1]:")
+    assert [line.split() for line in lines[at + 1 : at + 5]] == [
+        [str(int(v)) for v in row] for row in y[1]
+    ]
+    # The two sides of the adjoint identity, by hand with z = arange.
+    z = np.arange(32.0).reshape(2, 4, 4)
+    assert f"  <z, conv_transpose2d(x, W)> = sum(z * y) = {int(np.sum(z * y))}" in lines
+    assert (
+        "Check: y, functional.conv_transpose2d against "
+        "cnnumpy.reference.conv_transpose2d: equal: True"
+    ) in lines
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_conv_transpose_checks_hold(stride, padding, dilation):
+    output_padding = (stride - 1, max(stride, dilation) - 1)
+    text = explain_conv_transpose(
+        (2, 2, 3, 2), (2, 3, 3, 2), stride, padding, dilation, output_padding
+    )
+    lines = text.splitlines()
+    assert lines[-1].endswith("equal: True")
+    assert sum(line.endswith("equal: True") for line in lines) == 2
+    assert ("x is\npadded with zeros" in text) == (output_padding[1] >= stride)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kernel_shape": (2, 1, 2, 2)}, ValueError,
+         r"`kernel_shape` must start with the input's C=1 channels, got 2"),
+        ({"padding": "same"}, TypeError, r"`padding` must be an int or a pair"),
+        ({"output_padding": 1}, ValueError, r"`output_padding` \(=1\) must be smaller"),
+        ({"stride": 0}, ValueError, r"`stride` must be >= 1"),
+        ({"input_shape": (1, 1, 2)}, ValueError, r"`input_shape` must be 4 positive"),
+        ({"padding": 3}, ValueError, r"`padding` \(=3\) is too large"),
+    ],
+)  # fmt: skip
+def test_conv_transpose_errors(kwargs, error, match):
+    args = {"input_shape": (1, 1, 2, 2), "kernel_shape": (1, 1, 3, 3)} | kwargs
+    with pytest.raises(error, match=match):
+        explain_conv_transpose(**args)
+
+
+def test_cli_conv_transpose(capsys):
+    args = ["explain", "conv-transpose", "--input", "1,2,2,3", "--kernel", "2,1,3,3"]
+    assert cli.main([*args, "--stride", "2", "--output-padding", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out == explain_conv_transpose((1, 2, 2, 3), (2, 1, 3, 3), 2, 0, 1, 1) + "\n"
+    assert cli.main([*args[:4], "--kernel", "1,1,3,3"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "cnnumpy: error: `kernel_shape` must start with the input's C=2"
+    )
+
+
+# --- im2col, channels-last --------------------------------------------------------------
+
+
+def test_nhwc_flat_indices_by_hand():
+    # One image 3x3 with 2 channels, 2x2 windows: Wp*C = 6 per row, C = 2 per column.
+    text = explain_im2col((1, 3, 3, 2), (1, 2, 2, 2), layout="nhwc")
+    lines = text.splitlines()
+    assert "a step of Wp*C = 6 per row, C = 2 per column, 1 per channel." in text
+    np.testing.assert_array_equal(printed(text, "start: "), [0, 2, 6, 8])
+    np.testing.assert_array_equal(printed(text, "offset: "), [0, 1, 2, 3, 6, 7, 8, 9])
+    idx = printed(text, "idx = ")
+    np.testing.assert_array_equal(idx[3], [8, 9, 10, 11, 14, 15, 16, 17])
+    rows = printed(text, "rows = patches")
+    # x = arange(18) laid out (h, w, c): the flat index is the value itself.
+    np.testing.assert_array_equal(rows, idx)
+    assert any(
+        line.startswith("Check: rows against the NCHW engine's cols") for line in lines
+    )
+    assert lines[-1].startswith("Check: y, conv2d(x, weight, layout='nhwc') against ")
+    assert lines[-1].endswith("equal: True")
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation"), [(1, 0, 1), (2, 1, 1), ((1, 2), (2, 0), (2, 1))]
+)
+def test_nhwc_per_dimension_stride_and_padding(stride, padding, dilation):
+    text = explain_im2col((2, 5, 6, 3), (2, 3, 2, 3), stride, padding, dilation, "nhwc")
+    lines = text.splitlines()
+    sH, sW = (stride, stride) if np.ndim(stride) == 0 else stride
+    pH, pW = (padding, padding) if np.ndim(padding) == 0 else padding
+    dH, dW = (dilation, dilation) if np.ndim(dilation) == 0 else dilation
+    Wp = 6 + 2 * pW
+    assert f"padding {pH} along H and {pW} along W" in text
+    assert f"= oy*{sH * Wp * 3} + ox*{sW * 3};" in text
+    assert f"ky*{dH * Wp * 3} + kx*{dW * 3} + c." in text
+    assert sum(line.endswith("equal: True") for line in lines) == 2
+
+
+def test_nhwc_errors_and_cli(capsys):
+    with pytest.raises(ValueError, match=r"`layout` must be one of 'nchw', 'nhwc'"):
+        explain_im2col((1, 3, 3, 2), (1, 2, 2, 2), layout="chw")
+    with pytest.raises(ValueError, match=r"C=2 channels, got 3 .*layout 'nhwc'"):
+        explain_im2col((1, 3, 3, 2), (1, 3, 2, 2), layout="nhwc")
+    args = ["explain", "im2col", "--input", "1,4,4,2", "--kernel", "3,2,3,3"]
+    assert cli.main([*args, "--layout", "nhwc", "--padding", "1,0"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out == explain_im2col((1, 4, 4, 2), (3, 2, 3, 3), 1, (1, 0), 1, "nhwc") + "\n"
+    )

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import cnnumpy
-from cnnumpy import data, models, nn, optim, training
+from cnnumpy import data, explain, models, nn, optim, training
 from cnnumpy import inspect as look
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.validation import (
@@ -775,6 +775,48 @@ ENTRIES: dict[str, Entry] = {
         cnnumpy.set_num_threads,
         lambda tmp: {"num_threads": 1},
         {"num_threads": (True, 0)},
+    ),
+    # --- explain (a malformed shape is always a ValueError of check_shape:
+    # tests/test_im2col_indices.py::test_input_shape_errors)
+    "explain_im2col": Entry(
+        explain.explain_im2col,
+        lambda tmp: {"input_shape": (1, 2, 4, 4), "kernel_shape": (1, 2, 2, 2)},
+        {
+            "input_shape": (NO_VALUE, Bad((1, 2, 4), "(1, 2, 4)")),
+            "kernel_shape": (NO_VALUE, Bad((1, 3, 2, 2), "got 3")),
+            "stride": ("1", 0),
+            "padding": (1.5, -1),
+            "dilation": (None, 0),
+            "layout": (3, "chw"),
+        },
+    ),
+    "explain_conv_transpose": Entry(
+        explain.explain_conv_transpose,
+        lambda tmp: {"input_shape": (1, 2, 3, 3), "kernel_shape": (2, 1, 2, 2)},
+        {
+            "input_shape": (NO_VALUE, Bad((0, 2, 3, 3), "(0, 2, 3, 3)")),
+            "kernel_shape": (NO_VALUE, Bad((1, 1, 2, 2), "got 1")),
+            "stride": (1.5, 0),
+            "padding": ("same", Bad(3, "(=3)")),
+            "dilation": ("2", 0),
+            "output_padding": (None, Bad(1, "(=1)")),
+        },
+    ),
+    "html_im2col": Entry(
+        explain.html_im2col,
+        lambda tmp: {
+            "path": tmp / "p.html",
+            "input_shape": (1, 1, 4, 4),
+            "kernel_shape": (1, 1, 3, 3),
+        },
+        {
+            "path": (3, Bad("p.png", "'p.png'")),
+            "input_shape": (NO_VALUE, Bad((1, 1, 300, 300), "40,000")),
+            "kernel_shape": (NO_VALUE, Bad((1, 1, 5, 5), "(5, 5)")),
+            "stride": ((1.0, 1), Bad((1, 0), "(1, 0)")),
+            "padding": (1.5, "same"),
+            "dilation": (True, 0),
+        },
     ),
     # --- inspect
     "feature_maps": Entry(

@@ -15,20 +15,32 @@ __all__ = ["add_explain"]
 
 
 def run_explain_conv(args: argparse.Namespace) -> int:
-    """``cnnumpy explain im2col|col2im|conv-backward``."""
+    """``cnnumpy explain im2col|col2im|conv-backward|conv-transpose``."""
     explainer: Callable[..., str] = {
         "im2col": explain.explain_im2col,
         "col2im": explain.explain_col2im,
         "conv-backward": explain.explain_conv_backward,
+        "conv-transpose": explain.explain_conv_transpose,
     }[args.topic]
     window = (args.input, args.kernel, args.stride, args.padding, args.dilation)
-    text = explainer(*window)  # validates before anything is written
-    plot = getattr(args, "plot", None)
+    more = {}
+    if args.topic == "conv-transpose":
+        more["output_padding"] = args.output_padding
+    if args.topic == "im2col":
+        more["layout"] = args.layout
+    plot, page = getattr(args, "plot", None), getattr(args, "html", None)
+    if (plot or page) and args.layout != "nchw":
+        raise ValueError("--plot and --html draw the NCHW layout: leave out --layout")
+    text = explainer(*window, **more)  # validates before anything is written
     if plot is not None:
         explain.plot_im2col(plot, *window)
+    if page is not None:
+        explain.html_im2col(page, *window)
     print(text)
     if plot is not None:
         print(f"\nPlot written to {plot}")
+    if page is not None:
+        print(f"\nPage written to {page}: open it in a browser and point at an output")
     return 0
 
 
@@ -55,14 +67,17 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
         "col2im": "the overlap map and a fold back onto the input grid",
         "conv-backward": "dW = dout2d @ cols.T, dX_col = W2d.T @ dout2d, col2im; "
         "dx again as a full convolution with the rotated kernel",
+        "conv-transpose": "ConvTranspose2d as the adjoint of Conv2d: "
+        "cols = W2d.T @ x2d, folded by col2im; <conv2d(z), x> = <z, y>",
     }
     for name, help_text in conv_topics.items():
         topic = topics.add_parser(name, help=help_text, description=help_text)
         topic.add_argument(
             "--input", type=shape4, required=True, metavar="N,C,H,W", help=SHAPE_HELP
         )
+        kernel = "C,F,kH,kW" if name == "conv-transpose" else "F,C,kH,kW"
         topic.add_argument(
-            "--kernel", type=shape4, required=True, metavar="F,C,kH,kW", help=SHAPE_HELP
+            "--kernel", type=shape4, required=True, metavar=kernel, help=SHAPE_HELP
         )
         for flag, default in (("--stride", 1), ("--padding", 0), ("--dilation", 1)):
             topic.add_argument(
@@ -72,11 +87,32 @@ def add_explain(commands: argparse._SubParsersAction) -> None:
                 metavar=flag[2].upper(),
                 help=PAIR_HELP + " (default: %(default)s)",
             )
+        if name == "conv-transpose":
+            topic.add_argument(
+                "--output-padding",
+                type=int_or_pair,
+                default=0,
+                metavar="OP",
+                help=PAIR_HELP + ", below the stride or dilation (default: 0)",
+            )
         if name == "im2col":
+            topic.add_argument(
+                "--layout",
+                choices=("nchw", "nhwc"),
+                default="nchw",
+                help="nhwc: channels-last, --input is N,H,W,C; windows gathered "
+                "by np.take from flat indices (default: %(default)s)",
+            )
             topic.add_argument(
                 "--plot",
                 metavar="FILE.png",
                 help="also draw one receptive field and its column (needs matplotlib)",
+            )
+            topic.add_argument(
+                "--html",
+                metavar="FILE.html",
+                help="also write one self-contained page where pointing at an "
+                "output cell highlights its receptive field, column and product",
             )
         topic.set_defaults(run=run_explain_conv)
     pool = topics.add_parser(

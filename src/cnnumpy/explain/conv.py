@@ -14,6 +14,7 @@ from cnnumpy.explain._text import (
     number,
     size_lines,
 )
+from cnnumpy.explain.nhwc import explain_im2col_nhwc
 from cnnumpy.functional.geometry import Geometry
 from cnnumpy.functional.im2col_indices import (
     col2im_by_index,
@@ -21,7 +22,8 @@ from cnnumpy.functional.im2col_indices import (
     im2col_indices,
     index_geometry,
 )
-from cnnumpy.validation import check_elements, check_shape
+from cnnumpy.functional.layout import LAYOUTS
+from cnnumpy.validation import check_choice, check_elements, check_shape
 
 __all__ = ["explain_col2im", "explain_conv_backward", "explain_im2col"]
 
@@ -73,16 +75,24 @@ def explain_im2col(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
+    layout: str = "nchw",
 ) -> str:
     """How im2col turns a convolution into one matrix product, worked on aranges.
 
     Parameters
     ----------
-    input_shape : (N, C, H, W)
+    input_shape : (N, C, H, W), or (N, H, W, C) for ``layout='nhwc'``
     kernel_shape : (F, C, kH, kW)
         C must equal the input's.
     stride, dilation : int or (int, int)
     padding : int, (int, int) or 'valid'
+    layout : {'nchw', 'nhwc'}
+        'nhwc' explains the channels-last version instead: each image
+        flattened, a flat index per window tap (``start[l] + offset[r]``, with
+        the strides and paddings of each dimension), one ``np.take`` per batch,
+        rows ``@`` the kernels as (kH*kW*C, F); checked equal to the NCHW
+        engine's column matrix and output after a transpose, and to
+        ``conv2d(x, weight, layout='nhwc')``.
 
     Returns
     -------
@@ -104,6 +114,8 @@ def explain_im2col(
     >>> text.splitlines()[-1]
     'Check: y against cnnumpy.reference.conv2d: equal: True'
     """
+    if check_choice(layout, "layout", LAYOUTS) == "nhwc":
+        return explain_im2col_nhwc(input_shape, kernel_shape, stride, padding, dilation)
     xs, ws, geom = conv_setup(input_shape, kernel_shape, stride, padding, dilation)
     (N, C, _, _), (F, _, kH, kW) = xs, ws
     (out_h, out_w), (ph, pw) = geom.out, geom.padding

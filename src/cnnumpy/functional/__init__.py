@@ -6,6 +6,8 @@ gradients`` and ``op(...) -> y``. The others take what their derivative needs:
 ``relu_backward(dy, y)``, ``linear_backward(dy, x, weight)``,
 ``flatten_backward(dy, input_shape)``. A ``ctx.geom`` is a :class:`Geometry`:
 the (h, w) kernel, stride, padding, dilation and output size of a window op.
+``conv2d`` also takes channels-last arrays, ``layout='nhwc'``
+(:mod:`cnnumpy.functional.layout`).
 """
 
 from cnnumpy.functional._engine import get_num_threads, set_num_threads

@@ -17,6 +17,7 @@ from cnnumpy.functional.im2col import (
     padded_zeros,
     windows,
 )
+from cnnumpy.functional.layout import from_nchw, to_nchw
 from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
@@ -49,6 +50,7 @@ class Conv2dContext(NamedTuple):
     has_bias: bool
     geom: Geometry
     groups: int
+    layout: str = "nchw"  # of the caller's x and y; the engine's are NCHW views
 
 
 def conv2d_forward(
@@ -59,6 +61,7 @@ def conv2d_forward(
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
+    layout: str = "nchw",
 ) -> tuple[np.ndarray, Conv2dContext]:
     """Convolve ``x`` with ``weight`` and keep what the backward pass needs.
 
@@ -75,11 +78,17 @@ def conv2d_forward(
     groups : int
         Input and output channels are split into ``groups`` independent
         convolutions; both channel counts must be divisible by it.
+    layout : {'nchw', 'nhwc'}
+        How ``x`` and ``y`` (and, in the backward pass, ``dy`` and ``dx``) hold
+        their axes: 'nhwc' is channels-last, (N, H, W, C), as Keras stores
+        images. The weight is (F, C // groups, kH, kW) in both layouts. See
+        :mod:`cnnumpy.functional.layout`: the NHWC arrays are views of the
+        NCHW engine's, so the results are the same bits.
 
     Returns
     -------
-    y : ndarray, shape (N, F, out_h, out_w)
-        An NCHW view of (F, out_h, out_w, N) memory (see
+    y : ndarray, shape (N, F, out_h, out_w), or (N, out_h, out_w, F) for 'nhwc'
+        A view of (F, out_h, out_w, N) memory (see
         :mod:`cnnumpy.functional.im2col`).
     ctx : Conv2dContext
 
@@ -88,7 +97,7 @@ def conv2d_forward(
     TypeError, ValueError
         Wrong ndim or dtype, channel count not matching the weight, groups not
         dividing the channels, bad stride/padding/dilation, kernel larger than
-        the padded input.
+        the padded input, a layout other than 'nchw' or 'nhwc'.
 
     Shape
     -----
@@ -101,7 +110,20 @@ def conv2d_forward(
     (one per group). Each thread unfolds a block of its output rows at a time
     into a small buffer of its own and multiplies it while it is in cache, so
     the full column matrix is never written.
+
+    Examples
+    --------
+    Channels-last in, channels-last out:
+
+    >>> x = np.ones((2, 5, 5, 3))  # (N, H, W, C)
+    >>> y, ctx = conv2d_forward(x, np.ones((4, 3, 3, 3)), layout="nhwc")
+    >>> y.shape
+    (2, 3, 3, 4)
+    >>> conv2d_backward(np.ones_like(y), ctx)[0].shape
+    (2, 5, 5, 3)
     """
+    if layout != "nchw":
+        x = to_nchw(x, layout)  # (N, C, H, W), a view
     geom = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
     N, C = x.shape[:2]
     F = weight.shape[0]
@@ -132,7 +154,8 @@ def conv2d_forward(
     _engine.split_blas(out_rows, out_h, shape[0] * row * F)
     y2 = y3.reshape(F, -1)  # (F, L*N)
     y = nchw(y2.reshape(F, out_h, out_w, N))
-    return y, Conv2dContext(x, weight, bias is not None, geom, groups)
+    ctx = Conv2dContext(x, weight, bias is not None, geom, groups, layout)
+    return from_nchw(y, layout), ctx
 
 
 class _Blocks(NamedTuple):
@@ -175,7 +198,8 @@ def conv2d_backward(
     Parameters
     ----------
     dy : ndarray, shape (N, F, out_h, out_w)
-        Gradient of the loss w.r.t. the output.
+        Gradient of the loss w.r.t. the output; (N, out_h, out_w, F) if the
+        forward pass had ``layout='nhwc'`` (and ``dx`` is then NHWC too).
     ctx : Conv2dContext
         From :func:`conv2d_forward`.
     input_grad : bool
@@ -201,6 +225,15 @@ def conv2d_backward(
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
     N, F = ctx.x.shape[0], ctx.weight.shape[0]
+    if ctx.layout != "nchw":
+        # dy and dx in the caller's layout: views of the engine's NCHW arrays.
+        check_grad(dy, (N, *ctx.geom.out, F))
+        # Stored as the engine stores it, (F, out_h, out_w, N): the copy that
+        # chwn(dy).reshape would make anyway, and the same bits as an NCHW dy.
+        dy = nchw(np.ascontiguousarray(dy.transpose(3, 1, 2, 0)))  # (N, F, oh, ow)
+        nchw_ctx = ctx._replace(layout="nchw")
+        dx, dweight, dbias = conv2d_backward(dy, nchw_ctx, input_grad)
+        return (None if dx is None else from_nchw(dx, ctx.layout)), dweight, dbias
     check_grad(dy, (N, F, *ctx.geom.out))
     # Free when dy is stored (F, out_h, out_w, N), as the ops here make it.
     dy2 = chwn(dy).reshape(F, -1)  # (F, L*N)
@@ -312,6 +345,7 @@ def conv2d(
     padding: int | tuple[int, int] | str = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
+    layout: str = "nchw",
 ) -> np.ndarray:
     """2-D convolution as ``torch.nn.functional.conv2d``; see :func:`conv2d_forward`."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)[0]
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups, layout)[0]

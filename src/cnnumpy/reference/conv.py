@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnnumpy.functional.geometry import Geometry, conv_geometry
+from cnnumpy.functional.layout import from_nchw, to_nchw
 from cnnumpy.validation import check_ctx, check_grad
 
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
@@ -24,6 +25,7 @@ class Conv2dContext(NamedTuple):
     has_bias: bool
     geometry: Geometry
     groups: int
+    layout: str = "nchw"
 
 
 def _pad(x: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -40,6 +42,7 @@ def conv2d_forward(
     padding: object = 0,
     dilation: object = 1,
     groups: int = 1,
+    layout: str = "nchw",
 ) -> tuple[np.ndarray, Conv2dContext]:
     r"""2-D convolution (cross-correlation, as in PyTorch) by explicit loops.
 
@@ -65,10 +68,13 @@ def conv2d_forward(
         the bottom/right, as PyTorch does.
     groups : int
         Input and output channels are split into ``groups`` independent blocks.
+    layout : {'nchw', 'nhwc'}
+        Axes of ``x`` and ``y`` (and of ``dy``, ``dx``): 'nhwc' is (N, H, W, C),
+        read through its NCHW view as :func:`cnnumpy.functional.conv2d` does.
 
     Returns
     -------
-    y : ndarray, shape (N, F, out_h, out_w)
+    y : ndarray, shape (N, F, out_h, out_w), or (N, out_h, out_w, F) for 'nhwc'
     ctx : Conv2dContext
         Pass it to :func:`conv2d_backward`.
 
@@ -92,6 +98,7 @@ def conv2d_forward(
     array([[ 4.,  6.],
            [ 8., 10.]])
     """
+    x = to_nchw(x, layout)  # (N, C, H, W)
     geometry = conv_geometry(x, weight, bias, stride, padding, dilation, groups)
     N = x.shape[0]
     F, Cg, kH, kW = weight.shape
@@ -116,7 +123,8 @@ def conv2d_forward(
                                 ix = ox * sW + kx * dW
                                 total += weight[f, c, ky, kx] * x_p[n, c_in, iy, ix]
                     y[n, f, oy, ox] = total
-    return y, Conv2dContext(x, weight, bias is not None, geometry, groups)
+    ctx = Conv2dContext(x, weight, bias is not None, geometry, groups, layout)
+    return from_nchw(y, layout), ctx
 
 
 def conv2d_backward(
@@ -136,7 +144,8 @@ def conv2d_backward(
     Parameters
     ----------
     dy : ndarray, shape (N, F, out_h, out_w)
-        Gradient of the loss with respect to ``y``.
+        Gradient of the loss with respect to ``y``; (N, out_h, out_w, F) if the
+        forward pass had ``layout='nhwc'`` (and ``dx`` is then NHWC too).
     ctx : Conv2dContext
         From :func:`conv2d_forward`.
     input_grad : bool
@@ -154,13 +163,16 @@ def conv2d_backward(
         If ``dy`` is not an array of the output's shape.
     """
     check_ctx(ctx, Conv2dContext, "conv2d_forward")
-    x, weight, has_bias, geometry, groups = ctx
+    x, weight, has_bias, geometry, groups, layout = ctx
     N, _, H, W = x.shape
     F, Cg, kH, kW = weight.shape
     F_per_group = F // groups
     sH, sW = geometry.stride
     dH, dW = geometry.dilation
     out_h, out_w = geometry.out
+    if layout == "nhwc":
+        check_grad(dy, (N, out_h, out_w, F))
+        dy = dy.transpose(0, 3, 1, 2)  # (N, F, out_h, out_w)
     check_grad(dy, (N, F, out_h, out_w))
     x_p = _pad(x, geometry)
 
@@ -195,7 +207,7 @@ def conv2d_backward(
                 for oy in range(out_h):
                     for ox in range(out_w):
                         dbias[f] += dy[n, f, oy, ox]
-    return dx, dweight, dbias
+    return (None if dx is None else from_nchw(dx, layout)), dweight, dbias
 
 
 def conv2d(
@@ -206,6 +218,7 @@ def conv2d(
     padding: object = 0,
     dilation: object = 1,
     groups: int = 1,
+    layout: str = "nchw",
 ) -> np.ndarray:
     """:func:`conv2d_forward` without the context: inference only."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups)[0]
+    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups, layout)[0]
