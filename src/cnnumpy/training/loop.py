@@ -229,6 +229,7 @@ def _train_epoch(
             "epoch_loss": run["loss"] / run["seen"],
             "epoch_accuracy": run["correct"] / run["seen"],
             "images_per_second": run["seen"] / max(run["seconds"], 1e-9),
+            "lr": float(optimizer.param_groups[0]["lr"]),  # the rate of this step
         }
         for cb in callbacks:
             cb.on_batch_end(state, logs)

@@ -138,8 +138,11 @@ def _restored_training(
     model = build_model(tree, where, config.impl)
     optimizer = make_optimizer(config, model)
     try:
-        optimizer.load_state_dict(tree["optimizer"]["state"])
+        # As in torch: build the scheduler, then load the optimizer's state
+        # (the rates and momenta a scheduler's constructor resets), then the
+        # scheduler's.
         scheduler = make_scheduler(config, optimizer, data.batches(config.batch_size))
+        optimizer.load_state_dict(tree["optimizer"]["state"])
         if scheduler is not None:
             scheduler.load_state_dict(tree["scheduler"])
         state = FitState.from_dict(tree["progress"])
