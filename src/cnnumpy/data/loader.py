@@ -56,6 +56,8 @@ class DataLoader:
     epoch : int
         The epoch the next pass uses: 0 at first, incremented after each
         completed pass (a pass left early does not count).
+    start : int
+        The batch the next pass starts at (`set_epoch`); 0 again once it has.
 
     Yields
     ------
