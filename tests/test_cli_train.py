@@ -485,3 +485,45 @@ def test_importing_the_command_line_loads_no_extras():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+RECIPE = [
+    "--augment", "crop", "--crop-padding", "3", "--schedule", "onecycle",
+    "--optimizer", "sgd", "--nesterov", "--lr", "0.05", "--weight-decay", "5e-4",
+    "--label-smoothing", "0.1", "--warmup-epochs", "1",
+]  # fmt: skip
+
+
+def test_recipe_flags_reach_the_run_and_its_checkpoint(data_dir, tmp_path):
+    base = ["train", "--data", data_dir, "--batch-size", "50", "--no-plots", "--quiet"]
+    ok(cnnumpy([*base, *RECIPE, "--epochs", "2", "--out", tmp_path / "a"], tmp_path))
+    tree = load_checkpoint(tmp_path / "a" / "last.npz")
+    config = tree["config"]
+    assert (config["augment"], config["crop_padding"]) == ("crop", 3)
+    assert (config["schedule"], config["warmup_epochs"]) == ("onecycle", 1)
+    assert (config["optimizer"], config["nesterov"]) == ("sgd", True)
+    assert (config["weight_decay"], config["label_smoothing"]) == (5e-4, 0.1)
+    assert tree["scheduler"]["total_steps"] == 2 * 8 == tree["scheduler"]["last_epoch"]
+    groups = tree["optimizer"]["state"]["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
+    # A resume takes the recipe from the checkpoint; onecycle spans the epochs.
+    last = tmp_path / "a" / "last.npz"
+    result = cnnumpy(["train", "--resume", last, "--epochs", "3"], tmp_path)
+    assert result.returncode == 2
+    assert "its 'onecycle' schedule spans the run's epochs" in result.stderr
+    result = cnnumpy(["train", "--resume", last, "--label-smoothing", "0"], tmp_path)
+    assert "`label_smoothing` (=0.0) differs from the checkpoint's 0.1" in result.stderr
+
+
+def test_recipe_flags_refuse_bad_values(data_dir, tmp_path):
+    for args, message in [
+        (["--label-smoothing", "1.5"], "expected a number in [0, 1], got '1.5'"),
+        (["--weight-decay", "-1"], "expected a number >= 0, got '-1'"),
+        (["--augment", "mixup"], "invalid choice: 'mixup'"),
+        (["--schedule", "cosine", "--lr-step", "2"], "applies to schedule 'step'"),
+        (["--nesterov"], "`nesterov` needs optimizer 'sgd'"),
+        (["--crop-padding", "2"], "`crop_padding` (=2) applies to augment"),
+    ]:
+        result = cnnumpy([*TRAIN, "--data", data_dir, *args], tmp_path)
+        assert result.returncode == 2 and message in result.stderr, (args, result)
+        assert not (tmp_path / "runs").exists()

@@ -400,6 +400,23 @@ def test_mpiexec_train_prints_once_and_rank_0_writes_the_run(
 
 
 @needs_mpi
+def test_ranks_augment_and_schedule_as_one_process_does(data_dir, tmp_path):
+    recipe = ["--augment", "crop-flip", "--schedule", "onecycle", "--optimizer",
+              "sgd", "--lr", "0.05", "--weight-decay", "1e-3"]  # fmt: skip
+    single = [*_train_args(data_dir, tmp_path / "one", 2), *recipe]
+    result = subprocess.run(
+        [sys.executable, *map(str, single)],
+        capture_output=True, text=True, cwd=tmp_path, env=_env(tmp_path),
+        timeout=LIMIT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    both = [*_train_args(data_dir, tmp_path / "two", 2), *recipe]
+    code, _, err = ranks(2, both, tmp_path)
+    assert code == 0, err
+    _assert_same_run(tmp_path / "two", tmp_path / "one")
+
+
+@needs_mpi
 def test_checkpoints_resume_on_other_numbers_of_ranks(data_dir, one_process, tmp_path):
     """2 ranks -> 3 ranks, 2 ranks -> 1 process, 1 process -> 2 ranks."""
     first = tmp_path / "two"

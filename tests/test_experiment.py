@@ -206,7 +206,7 @@ def test_split_validation_is_deterministic_disjoint_and_sized():
         (
             {"optimizer": "rmsprop"},
             ValueError,
-            r"`optimizer` must be one of 'adam', 'sgd'",
+            r"`optimizer` must be one of 'adam', 'adamw', 'sgd'",
         ),
         (
             {"dtype": "float16"},

@@ -24,6 +24,7 @@ import pytest
 import cnnumpy
 from cnnumpy import data, explain, models, nn, optim, training
 from cnnumpy import inspect as look
+from cnnumpy.data import transforms
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.validation import (
     check_bool,
@@ -501,12 +502,58 @@ ENTRIES: dict[str, Entry] = {
             "shuffle": (1, NO_VALUE),
             "seed": (None, -1),
             "drop_last": ("no", NO_VALUE),
+            "transform": ("crop", NO_VALUE),
         },
     ),
     "DataLoader.set_epoch": Entry(
         data.DataLoader(DATASET).set_epoch,
         lambda tmp: {"epoch": 0},
-        {"epoch": (1.0, -1)},
+        {"epoch": (1.0, -1), "start": ("0", Bad(5, "got 5"))},
+    ),
+    "DataLoader.batch_rng": Entry(
+        data.DataLoader(DATASET).batch_rng,
+        lambda tmp: {"epoch": 0, "batch": 0},
+        {"epoch": (None, -1), "batch": (0.5, -3)},
+    ),
+    "RandomCrop": Entry(
+        transforms.RandomCrop,
+        lambda tmp: {"size": 2},
+        {
+            "size": ("2", 0),
+            "padding": (1.5, Bad((1, 2, 3), "got 3")),
+            "pad_if_needed": (1, NO_VALUE),
+            "fill": ("0", math.inf),
+            "padding_mode": (None, "wrap"),
+        },
+    ),
+    "RandomCrop.__call__": Entry(
+        transforms.RandomCrop(2, padding=1).__call__,
+        lambda tmp: {"images": IMAGES, "rng": GEN},
+        {
+            "images": ([[0.0]], Bad(IMAGES[0], "shape (1, 28, 28)")),
+            "rng": (0, NO_VALUE),
+        },
+    ),
+    "RandomHorizontalFlip": Entry(
+        transforms.RandomHorizontalFlip, lambda tmp: {}, {"p": ("0.5", 1.5)}
+    ),
+    "RandomHorizontalFlip.__call__": Entry(
+        transforms.RandomHorizontalFlip().__call__,
+        lambda tmp: {"images": IMAGES, "rng": GEN},
+        {
+            "images": (Bad(IMAGES.astype(bool), "bool"), Bad(IMAGES[0, 0], "(28, 28)")),
+            "rng": (np.random.RandomState(0), NO_VALUE),
+        },
+    ),
+    "Compose": Entry(
+        transforms.Compose,
+        lambda tmp: {"transforms": []},
+        {"transforms": ("flip", NO_VALUE)},
+    ),
+    "Compose.__call__": Entry(
+        transforms.Compose([]).__call__,
+        lambda tmp: {"images": IMAGES, "rng": GEN},
+        {"images": (3, Bad(IMAGES[0], "(1, 28, 28)")), "rng": (None, NO_VALUE)},
     ),
     "normalization_stats": Entry(
         data.normalization_stats,
@@ -665,6 +712,8 @@ ENTRIES: dict[str, Entry] = {
             "callbacks": (3, NO_VALUE),
             "state": ({}, Bad(training.FitState(batch=9), "(=9)", "state.batch")),
             "comm": ("world", NO_VALUE),
+            "transform": (3, NO_VALUE),
+            "label_smoothing": ("0.1", 2.0),
         },
     ),
     "evaluate": Entry(
@@ -720,8 +769,15 @@ ENTRIES: dict[str, Entry] = {
             "lr": (True, 0),
             "optimizer": (0, "rmsprop"),
             "momentum": ("0.9", 1.0),
+            "nesterov": ("yes", Bad(True, "'adam'")),
+            "weight_decay": (None, -1e-4),
+            "schedule": (1, "linear"),
             "lr_step": (2.0, 0),
             "lr_gamma": (True, 0),
+            "warmup_epochs": (0.5, 15),
+            "label_smoothing": ("0", 1.1),
+            "augment": (False, "mixup"),
+            "crop_padding": (1.0, Bad(2, "(=2)")),
             "seed": (0.0, -1),
             "val_fraction": ("0.1", 1.0),
             "patience": (True, 0),
@@ -1043,7 +1099,7 @@ def _public_callables() -> dict[str, Callable[..., Any]]:
     from cnnumpy.training import plots
 
     found = {}
-    for module in (nn, optim, data, models, training, plots, look, cnnumpy):
+    for module in (nn, optim, data, transforms, models, training, plots, look, cnnumpy):
         for name in module.__all__:
             obj = getattr(module, name)
             if callable(obj) and not inspect.ismodule(obj):

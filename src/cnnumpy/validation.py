@@ -39,6 +39,7 @@ __all__ = [
     "check_elements",
     "check_grad",
     "check_grad_dtype",
+    "check_images",
     "check_instance",
     "check_int",
     "check_output_size",
@@ -273,6 +274,19 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
         )
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def check_images(x: object, name: str) -> np.ndarray:
+    """A batch of images: a real-valued ndarray (N, C, H, W), uint8 or float."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {_got(x)}")
+    if x.dtype.kind not in "uif":
+        raise TypeError(f"`{name}` must hold integers or floats, got {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(
+            f"`{name}` must be 4-D images (N, C, H, W), got shape {x.shape}"
+        )
     return x
 
 

@@ -93,6 +93,16 @@ def positive_float(text: str) -> float:
     return _number(text, float, lambda v: 0 < v < math.inf, "a positive number")
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return _number(text, float, lambda v: 0 <= v < math.inf, "a number >= 0")
+
+
+def unit_float(text: str) -> float:
+    """A number in [0, 1]."""
+    return _number(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
 def fraction(text: str) -> float:
     """A number in [0, 1)."""
     return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")

@@ -12,10 +12,12 @@ from cnnumpy.cli._args import (
     add_threads,
     folder,
     fraction,
+    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
     readable_file,
+    unit_float,
 )
 from cnnumpy.cli._progress import (
     EpochBar,
@@ -27,7 +29,14 @@ from cnnumpy.cli._progress import (
 from cnnumpy.functional import set_num_threads
 from cnnumpy.models import MODELS
 from cnnumpy.nn import IMPLS
-from cnnumpy.training.config import DTYPES, OPTIMIZERS, TrainConfig, resume_config
+from cnnumpy.training.config import (
+    AUGMENTS,
+    DTYPES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    resume_config,
+)
 from cnnumpy.training.run import train_run
 
 __all__ = ["add_train"]
@@ -165,6 +174,26 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         help=f"for sgd (default: {d['momentum']})",
     )
     p.add_argument(
+        "--nesterov",
+        action="store_const",
+        const=True,
+        help="Nesterov momentum (sgd)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=nonnegative_float,
+        metavar="WD",
+        help="weight decay of conv and linear weights, never of biases and "
+        "batch-norm parameters; decoupled with adamw (default: 0)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning rate schedule: step and cosine step per epoch, onecycle "
+        "(max rate --lr, momentum cycled 0.85-0.95) per batch (default: step "
+        "with --lr-step, else constant)",
+    )
+    p.add_argument(
         "--lr-step",
         type=positive_int,
         metavar="N",
@@ -175,6 +204,32 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         type=positive_float,
         metavar="G",
         help=f"factor of --lr-step (default: {d['lr_gamma']})",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=nonnegative_int,
+        metavar="N",
+        help="linear warm-up from 1%% of --lr over N epochs; with onecycle, its "
+        "rising part (default: 0; onecycle: 30%% of the run)",
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=unit_float,
+        metavar="S",
+        help="label smoothing of the training loss (default: 0)",
+    )
+    p.add_argument(
+        "--augment",
+        choices=AUGMENTS,
+        help="random crops after padding, horizontal flips (not for digits), "
+        "both, or none (default)",
+    )
+    p.add_argument(
+        "--crop-padding",
+        type=nonnegative_int,
+        metavar="P",
+        help="pixels of black added on each side before a random crop "
+        "(default: 2 for 28x28 images, 4 for 32x32)",
     )
     p.add_argument(
         "--seed", type=nonnegative_int, metavar="S", help=f"(default: {d['seed']})"

@@ -3,6 +3,7 @@
 The core needs NumPy alone; Pillow is imported only to read PNG or JPEG files.
 """
 
+from cnnumpy.data import transforms
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.datasets import (
     DATASETS,
@@ -30,5 +31,6 @@ __all__ = [
     "load_test_set",
     "normalization_stats",
     "read_idx",
+    "transforms",
     "write_idx",
 ]

@@ -100,7 +100,8 @@ class Callback:
 
     def on_batch_end(self, state: FitState, logs: dict[str, float]) -> None:
         """After each optimizer step; ``logs`` has the batch's ``loss``,
-        ``accuracy`` and ``size``, and the epoch's running ``epoch_loss``,
+        ``accuracy``, ``size`` and learning rate ``lr`` (of the first param
+        group, as the step used it), and the epoch's running ``epoch_loss``,
         ``epoch_accuracy`` and ``images_per_second``."""
 
     def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:

@@ -20,9 +20,21 @@ from cnnumpy.validation import (
     check_real,
 )
 
-__all__ = ["DTYPES", "OPTIMIZERS", "RESUMABLE", "TrainConfig", "resume_config"]
+__all__ = [
+    "AUGMENTS",
+    "DTYPES",
+    "OPTIMIZERS",
+    "RESUMABLE",
+    "SCHEDULES",
+    "TrainConfig",
+    "resume_config",
+]
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+# Schedules whose shape spans the run's epochs: a resumed run keeps them.
+SPANS_EPOCHS = ("cosine", "onecycle")
+AUGMENTS = ("none", "crop", "flip", "crop-flip")
 DTYPES = tuple(dt.name for dt in FLOAT_DTYPES)  # ('float32', 'float64')
 # Settings a resumed run may change: where files go and how it runs, not what
 # it computes. Everything else comes from the checkpoint.
@@ -44,6 +56,26 @@ class TrainConfig:
     epoch 1 with ``epochs=2`` trains one more. ``out=None`` picks a fresh
     folder ``runs/<time>-<model>-<dataset>``; with ``resume`` the
     checkpoint's folder.
+
+    The training recipe (`cnnumpy.training.recipe` builds it):
+
+    - ``optimizer``: ``adam``, ``adamw`` (decoupled decay) or ``sgd`` (with
+      ``momentum`` and ``nesterov``). ``weight_decay`` applies to the weights
+      of convolutions and linear layers, never to biases and batch-norm
+      parameters (`cnnumpy.optim.param_groups_without_decay`).
+    - ``schedule``: ``constant``; ``step`` (StepLR every ``lr_step`` epochs by
+      ``lr_gamma``); ``cosine`` (CosineAnnealingLR to 0 over the epochs after
+      the warm-up), both stepped per epoch, after a linear warm-up of
+      ``warmup_epochs`` from 1% of ``lr`` when asked; ``onecycle`` (OneCycleLR
+      with ``max_lr=lr``, stepped per batch, rising for ``warmup_epochs`` or
+      30% of the run, cycling momentum or Adam's beta1 between 0.85 and 0.95,
+      torch's defaults). The default, None, is ``step`` when ``lr_step`` is
+      given and ``constant`` otherwise.
+    - ``label_smoothing`` of the training loss.
+    - ``augment``: random crops after zero padding of ``crop_padding`` pixels
+      (default 2 for images under 32 pixels, 4 from 32 on: 28x28 and 32x32),
+      horizontal flips (never for digits), both or none. See
+      `cnnumpy.training.recipe.make_transform` for what the padding holds.
     """
 
     model: str = "lenet5"
@@ -56,8 +88,15 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str | None = None
     lr_step: int | None = None
     lr_gamma: float = 0.1
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    augment: str = "none"
+    crop_padding: int | None = None
     seed: int = 0
     val_fraction: float = 0.1
     patience: int | None = None
@@ -76,6 +115,7 @@ class TrainConfig:
         if self.lr_step is not None:
             check_int(self.lr_step, "lr_step", minimum=1)
         check_real(self.lr_gamma, "lr_gamma", above=0, maximum=1)
+        self._check_recipe()
         check_int(self.seed, "seed", minimum=0)
         check_real(self.val_fraction, "val_fraction", minimum=0, below=1)
         if self.patience is not None:
@@ -90,6 +130,46 @@ class TrainConfig:
                 check_path(value, name)
         check_bool(self.download, "download")
         check_bool(self.plots, "plots")
+
+    @property
+    def lr_schedule(self) -> str:
+        """``schedule``, with None resolved (``step`` if ``lr_step`` is set)."""
+        if self.schedule is not None:
+            return self.schedule
+        return "constant" if self.lr_step is None else "step"
+
+    def _check_recipe(self) -> None:
+        check_bool(self.nesterov, "nesterov")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError(
+                f"`nesterov` needs optimizer 'sgd' with `momentum` > 0, got "
+                f"{self.optimizer!r} with momentum {self.momentum}"
+            )
+        check_real(self.weight_decay, "weight_decay", minimum=0)
+        if self.schedule is not None:
+            check_choice(self.schedule, "schedule", SCHEDULES)
+        if self.lr_schedule == "step" and self.lr_step is None:
+            raise ValueError("`schedule` 'step' needs `lr_step` (epochs per step)")
+        if self.lr_step is not None and self.lr_schedule != "step":
+            raise ValueError(
+                f"`lr_step` (={self.lr_step}) applies to schedule 'step', "
+                f"not {self.lr_schedule!r}"
+            )
+        check_int(self.warmup_epochs, "warmup_epochs", minimum=0)
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"`warmup_epochs` (={self.warmup_epochs}) must be fewer than "
+                f"`epochs` (={self.epochs})"
+            )
+        check_real(self.label_smoothing, "label_smoothing", minimum=0, maximum=1)
+        check_choice(self.augment, "augment", AUGMENTS)
+        if self.crop_padding is not None:
+            check_int(self.crop_padding, "crop_padding", minimum=0)
+            if "crop" not in self.augment:
+                raise ValueError(
+                    f"`crop_padding` (={self.crop_padding}) applies to augment "
+                    f"'crop' or 'crop-flip', not {self.augment!r}"
+                )
 
     def saved(self) -> dict[str, Any]:
         """The settings a checkpoint keeps (not where files go).
@@ -152,6 +232,12 @@ def resumed_config(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     """``config`` checked against its checkpoint, and the checkpoint tree."""
     path = Path(config.resume)  # type: ignore[arg-type]
     saved, tree = saved_config(path)
+    if config.epochs != saved.get("epochs") and config.lr_schedule in SPANS_EPOCHS:
+        raise ValueError(
+            f"`epochs` (={config.epochs}) differs from the checkpoint's "
+            f"{saved.get('epochs')!r}: its {config.lr_schedule!r} schedule spans "
+            "the run's epochs, so a resumed run keeps them"
+        )
     for name, value in saved.items():
         if name not in RESUMABLE and getattr(config, name) != value:
             raise ValueError(

@@ -7,8 +7,9 @@ No argument parsing and no printing here: `fit` reports through callbacks and
 the ``cnnumpy.training`` loggers. The command line (``cnnumpy train``) adds the
 progress bar, the checkpoints and the run folder on top.
 
-Resuming is exact. The shuffled order of epoch ``e`` depends only on
-``(seed, e)`` (see `cnnumpy.data.DataLoader`), and `FitState` holds everything
+Resuming is exact. The shuffled order of epoch ``e`` and the augmentation of
+its batch ``b`` depend only on ``(seed, e)`` and ``(seed, e, b)`` (see
+`cnnumpy.data.DataLoader`), and `FitState` holds everything
 else that changes while training (the epoch and batch reached, the running
 sums of the epoch in progress, the history), so a run stopped after any batch
 and continued from a checkpoint of the model, the optimizer and the state ends
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,8 @@ def fit(
     callbacks: Iterable[Callback] = (),
     state: FitState | None = None,
     comm: Communicator | None = None,
+    transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    label_smoothing: float = 0.0,
 ) -> FitState:
     """Train ``model`` with softmax cross-entropy until ``epochs`` epochs are done.
 
@@ -89,6 +92,14 @@ def fit(
         checked to agree after each epoch. Every rank calls `fit` with the
         same arguments. A layer that computes across the batch (batch norm)
         sees each rank's part alone, as in PyTorch's DDP.
+    transform : callable, optional
+        ``transform(images, rng) -> images`` applied to each training batch
+        (`cnnumpy.data.transforms`: random crops, flips), with draws fixed by
+        ``seed``, the epoch and the batch (see `cnnumpy.data.DataLoader`);
+        never to ``val``. Every rank augments the whole batch alike.
+    label_smoothing : float in [0, 1]
+        Of the training loss (`nn.CrossEntropyLoss`); the validation loss is
+        plain cross-entropy, comparable across runs.
 
     Returns
     -------
@@ -106,7 +117,10 @@ def fit(
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
-    loader = DataLoader(train, batch_size=batch_size, shuffle=True, seed=seed)
+    loader = DataLoader(
+        train, batch_size=batch_size, shuffle=True, seed=seed, transform=transform
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing)
     callbacks = check_callbacks(callbacks)
     state = FitState() if state is None else state
     check_instance(state, "state", FitState, "a FitState")
@@ -134,7 +148,7 @@ def fit(
     # computing it (for LeNet-5, conv1's largest product and its col2im).
     input_grad, model.input_grad = model.input_grad, False
     try:
-        _fit_epochs(model, optimizer, loader, state, callbacks, val, batch_size, comm)
+        _fit_epochs(model, optimizer, criterion, loader, state, callbacks, val, comm)
     finally:
         model.input_grad = input_grad
     for cb in callbacks:
@@ -145,18 +159,18 @@ def fit(
 def _fit_epochs(
     model: nn.Module,
     optimizer: Optimizer,
+    criterion: nn.CrossEntropyLoss,
     loader: DataLoader,
     state: FitState,
     callbacks: Sequence[Callback],
     val: Dataset | None,
-    batch_size: int,
     comm: Communicator | None,
 ) -> None:
-    criterion = nn.CrossEntropyLoss()
+    batch_size = loader.batch_size
     epochs = state.epochs
     allreduce = None if comm is None else GradientAllreduce(model.parameters(), comm)
     while state.epoch < epochs and not state.stop:
-        loader.set_epoch(state.epoch)
+        loader.set_epoch(state.epoch, start=state.batch)
         _train_epoch(model, optimizer, criterion, loader, state, callbacks, allreduce)
         if state.stop and state.batch < state.batches:  # stopped inside the epoch
             break
@@ -197,9 +211,8 @@ def _train_epoch(
     run = state.running
     for key in ("loss", "correct", "seen", "seconds"):
         run.setdefault(key, 0.0)
-    for index, (x, y) in enumerate(loader):
-        if index < state.batch:  # done before the checkpoint we resumed from
-            continue
+    # The loader starts after the batches done before the checkpoint resumed.
+    for index, (x, y) in enumerate(loader, start=state.batch):
         start = time.perf_counter()
         where = f"epoch {state.epoch + 1}, batch {index + 1}"
         loss, correct = _step(model, optimizer, criterion, x, y, allreduce, where)
@@ -216,6 +229,7 @@ def _train_epoch(
             "epoch_loss": run["loss"] / run["seen"],
             "epoch_accuracy": run["correct"] / run["seen"],
             "images_per_second": run["seen"] / max(run["seconds"], 1e-9),
+            "lr": float(optimizer.param_groups[0]["lr"]),  # the rate of this step
         }
         for cb in callbacks:
             cb.on_batch_end(state, logs)

@@ -27,6 +27,7 @@ import numpy as np
 from cnnumpy import optim
 from cnnumpy.distributed import Communicator
 from cnnumpy.models import create_model
+from cnnumpy.optim.lr_scheduler import LRScheduler
 from cnnumpy.training import artifacts
 from cnnumpy.training.callbacks import (
     BestCheckpoint,
@@ -41,6 +42,13 @@ from cnnumpy.training.divergence import check_finite
 from cnnumpy.training.evaluation import Evaluation, evaluate
 from cnnumpy.training.lock import remove_stale_temporaries, run_lock
 from cnnumpy.training.loop import fit
+from cnnumpy.training.recipe import (
+    PER_BATCH,
+    ScheduleStepper,
+    make_optimizer,
+    make_scheduler,
+    make_transform,
+)
 from cnnumpy.training.splits import RunData, prepare_data
 from cnnumpy.training.trained import build_model, restore_rngs, training_checkpoint
 from cnnumpy.validation import check_callable, check_instance
@@ -73,34 +81,6 @@ def _fresh_out(config: TrainConfig) -> Path:
     return out
 
 
-def _make_scheduler(
-    config: TrainConfig, optimizer: optim.Optimizer
-) -> optim.StepLR | None:
-    if config.lr_step is None:
-        return None
-    return optim.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
-
-
-def _make_optimizer(config: TrainConfig, params: Iterable[Any]) -> optim.Optimizer:
-    if config.optimizer == "adam":
-        return optim.Adam(params, lr=config.lr)
-    return optim.SGD(params, lr=config.lr, momentum=config.momentum)
-
-
-class _StepScheduler(Callback):
-    """Step a learning-rate scheduler after every epoch.
-
-    It must run before the checkpoint callbacks, so a checkpoint holds the
-    learning rate of the next epoch, as a run that never stopped has it.
-    """
-
-    def __init__(self, scheduler: optim.StepLR) -> None:
-        self.scheduler = scheduler
-
-    def on_epoch_end(self, state: FitState, logs: dict[str, Any]) -> None:
-        self.scheduler.step()
-
-
 class _SaveEvery(Callback):
     """Write last.npz after every epoch."""
 
@@ -117,7 +97,7 @@ class _Training:
 
     model: Any
     optimizer: optim.Optimizer
-    scheduler: optim.StepLR | None
+    scheduler: LRScheduler | None
     state: FitState
 
 
@@ -139,8 +119,9 @@ def _new_training(config: TrainConfig, data: RunData) -> _Training:
         dtype=config.dtype,
         impl=config.impl,
     )
-    optimizer = _make_optimizer(config, model.parameters())
-    return _Training(model, optimizer, _make_scheduler(config, optimizer), FitState())
+    optimizer = make_optimizer(config, model)
+    scheduler = make_scheduler(config, optimizer, data.batches(config.batch_size))
+    return _Training(model, optimizer, scheduler, FitState())
 
 
 def _restored_training(
@@ -155,15 +136,18 @@ def _restored_training(
             f"differs from {data.info['normalization']} computed now"
         )
     model = build_model(tree, where, config.impl)
-    optimizer = _make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, model)
     try:
+        # As in torch: build the scheduler, then load the optimizer's state
+        # (the rates and momenta a scheduler's constructor resets), then the
+        # scheduler's.
+        scheduler = make_scheduler(config, optimizer, data.batches(config.batch_size))
         optimizer.load_state_dict(tree["optimizer"]["state"])
-        scheduler = _make_scheduler(config, optimizer)
         if scheduler is not None:
             scheduler.load_state_dict(tree["scheduler"])
         state = FitState.from_dict(tree["progress"])
         restore_rngs(model, tree.get("rng", {}))
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
         raise CheckpointError(f"{where}: cannot restore training: {err}") from None
     if state.epoch >= config.epochs:
         raise ValueError(
@@ -289,9 +273,10 @@ def _fit_and_write(
     """Train, then write the run folder (whose lock rank 0 holds)."""
     # The scheduler steps first, so checkpoints hold the next epoch's rate.
     monitor = "val_accuracy" if data.val is not None else "train_loss"
-    steps: list[Callback] = (
-        [] if run.scheduler is None else [_StepScheduler(run.scheduler)]
-    )
+    steps: list[Callback] = []
+    if run.scheduler is not None:
+        per_batch = config.lr_schedule in PER_BATCH
+        steps.append(ScheduleStepper(run.scheduler, per_batch))
     steps += [
         BestCheckpoint(
             _saver(out / "best.npz", config, data, run, ranks), monitor=monitor
@@ -313,6 +298,12 @@ def _fit_and_write(
         callbacks=[*steps, *callbacks],
         state=run.state,
         comm=comm,
+        transform=make_transform(
+            config,
+            data.info["input_shape"],
+            **data.info["normalization"],
+        ),
+        label_smoothing=config.label_smoothing,
     )
     result = RunResult(
         out=out, config=config, state=state, interrupted=state.interrupted

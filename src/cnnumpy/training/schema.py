@@ -25,6 +25,7 @@ __all__ = ["MAX_CLASSES", "MAX_INPUT_SIZE", "check_tree"]
 MAX_CLASSES = 2**16
 MAX_INPUT_SIZE = 1024
 MAX_NAME = 1000  # characters of a class name
+MAX_LINKS = 16  # schedulers chained in a SequentialLR
 
 
 def _fail(where: str, key: str, expected: str, value: Any) -> None:
@@ -38,6 +39,9 @@ def _entry(tree: Any, where: str, key: str) -> Any:
     node = tree
     parts = key.split("/")
     for i, part in enumerate(parts):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
         if not isinstance(node, dict) or part not in node:
             raise CheckpointError(
                 f"{where} lacks the entry {'/'.join(parts[: i + 1])!r}"
@@ -232,7 +236,15 @@ def _check_rng(tree: Any, where: str) -> None:
             _fail(where, f"{key}/state", "a dict of ints or arrays", inner)
 
 
-def _check_scheduler(tree: Any, where: str) -> None:
-    _dict(tree, where, "scheduler")
-    _int(tree, where, "scheduler/last_epoch", -1)
-    _int(tree, where, "scheduler/_step_count", 0)
+def _check_scheduler(tree: Any, where: str, key: str = "scheduler") -> None:
+    """A scheduler's state; a chain's (SequentialLR) holds one per link."""
+    state = _dict(tree, where, key)
+    _int(tree, where, f"{key}/last_epoch", -1)
+    if "_schedulers" not in state:
+        _int(tree, where, f"{key}/_step_count", 0)
+        return
+    links = state["_schedulers"]
+    if not isinstance(links, list) or not 1 <= len(links) <= MAX_LINKS:
+        _fail(where, f"{key}/_schedulers", f"a list of 1 to {MAX_LINKS}", links)
+    for i in range(len(links)):
+        _check_scheduler(tree, where, f"{key}/_schedulers/{i}")

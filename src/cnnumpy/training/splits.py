@@ -53,6 +53,10 @@ class RunData:
     model_config: dict[str, int]
     info: dict[str, Any]
 
+    def batches(self, batch_size: int) -> int:
+        """Batches per training epoch (the last may be smaller)."""
+        return -(-len(self.train) // batch_size)
+
 
 def prepare_data(
     config: TrainConfig, progress: Callable[[int, int | None], None] | None
