@@ -195,9 +195,7 @@ def run_title() -> str:
     """The heading of a run's section: date, CPU model and SIMD level."""
     cpu = cpu_info()
     flags = cpu["simd"].split()
-    level = next(
-        (name for flag, name in _LEVELS if flag in flags), "no AVX2 or NEON"
-    )
+    level = next((name for flag, name in _LEVELS if flag in flags), "no AVX2 or NEON")
     date = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}"
     return f"## Run {date}: {cpu['model']}, {cpu['cores']}, {level}"
 
