@@ -252,8 +252,9 @@ def print_speed(
                 )
     print()
     print(
-        "Each round on its own (cnnumpy / PyTorch, each library's time in that "
-        "round; inference: the median of the round's passes), to show the spread:"
+        "Each round on its own (cnnumpy / PyTorch, each library's time in that round"
+        + ("; inference: the median of the round's passes" if args.infer_images else "")
+        + "), to show the spread:"
     )
     print()
     rounds = range(args.rounds)
