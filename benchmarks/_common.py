@@ -144,11 +144,11 @@ def run_rounds(cases: list[Case], args: argparse.Namespace) -> tuple[dict, dict]
 
     Keys ``(lib, case name, threads)``, values one time per round (training)
     or per pass (inference, ``args.infer_repeats`` per round). Round 0 is a
-    short warm-up, not counted. In each round, for each thread count (their
-    order alternating between rounds) and case, both libraries train one
-    epoch of ``args.images`` on fresh models, taking turns every
-    ``args.turn_batches`` batches; each library's epoch time is the sum of
-    its turns. Then, if ``args.infer_images``, the trained models run
+    short warm-up (``args.warmup_batches``, default 10 batches), not counted.
+    In each round, for each thread count (their order alternating between
+    rounds) and case, both libraries train one epoch of ``args.images`` on
+    fresh models, taking turns every ``args.turn_batches`` batches; each
+    library's epoch time is the sum of its turns. Then, if ``args.infer_images``, the trained models run
     inference ``args.infer_repeats`` times each, alternating.
     """
     keys = [(lib, c.name, n) for lib in LIBS for c in cases for n in args.threads]
@@ -156,7 +156,8 @@ def run_rounds(cases: list[Case], args: argparse.Namespace) -> tuple[dict, dict]
     infer: dict = {k: [] for k in keys}
     batch = args.batch_size
     for r in range(args.rounds + 1):
-        n_images = args.images if r else min(args.images, 10 * batch)
+        warmup = getattr(args, "warmup_batches", 10) * batch
+        n_images = args.images if r else min(args.images, warmup)
         turn = args.turn_batches * batch
         for n in args.threads if r % 2 else args.threads[::-1]:
             set_threads(n)

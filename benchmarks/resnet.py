@@ -334,8 +334,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--conv-batch", type=int, default=64)
     p.add_argument("--conv-repeats", type=int, default=5,
                    help="calls per library, convolution and round (default: 5)")  # fmt: skip
-    p.add_argument("--images", type=int, default=3_200,
-                   help="images of the timed training epoch (default: 3,200)")  # fmt: skip
+    p.add_argument("--images", type=int, default=2_560,
+                   help="images of the timed training epoch (default: 2,560)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--turn-batches", type=int, default=5,
                    help="training batches per turn (default: 5)")  # fmt: skip
@@ -366,6 +366,7 @@ def parse_args() -> argparse.Namespace:
         except argparse.ArgumentTypeError as e:
             p.error(f"--inputs: {e}")
     args.recipe = args.optimizer
+    args.warmup_batches = 2
     args.infer_images = 0  # training only
     return args
 
