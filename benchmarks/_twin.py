@@ -51,7 +51,7 @@ _SIMPLE = {  # cnnumpy type -> its PyTorch module, built from its attributes
     nn.Linear: lambda m: T.Linear(m.in_features, m.out_features, m.bias is not None),
     nn.Flatten: lambda m: T.Flatten(m.start_dim, m.end_dim),
     nn.Identity: lambda m: T.Identity(),
-    nn.ReLU: lambda m: T.ReLU(),  # in place or not, the same arithmetic
+    nn.ReLU: lambda m: T.ReLU(m.inplace),  # in place where cnnumpy is: no copy
     nn.Tanh: lambda m: T.Tanh(),
     nn.Sigmoid: lambda m: T.Sigmoid(),
     nn.MaxPool2d: lambda m: T.MaxPool2d(m.kernel_size, m.stride, m.padding),
