@@ -32,11 +32,11 @@ import argparse
 import contextlib
 import statistics
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-import cnnumpy  # noqa: F401  (first: the scripts' helpers import it too)
 from _common import (
     DTYPES,
     Case,
@@ -83,7 +83,7 @@ def cnnumpy_lenet5(dtype: type, seed: int, impl: str = "im2col") -> nn.Sequentia
     )
 
 
-def both_lenet5(dtype: type) -> callable:
+def both_lenet5(dtype: type) -> Callable[[int], tuple[nn.Sequential, torch.nn.Module]]:
     """``build(seed)``: cnnumpy's LeNet-5 and its PyTorch twin (same weights)."""
 
     def build(seed: int) -> tuple[nn.Sequential, torch.nn.Module]:

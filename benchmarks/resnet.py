@@ -37,7 +37,6 @@ import time
 import numpy as np
 import torch
 
-import cnnumpy  # noqa: F401  (first: the scripts' helpers import it too)
 from _common import (
     LIBS,
     OPTIMIZERS,
