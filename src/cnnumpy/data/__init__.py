@@ -1,8 +1,9 @@
-"""Data: IDX files, the MNIST family of data sets, batching and image loading.
+"""Data: IDX files, the MNIST family and CIFAR-10, batching and image loading.
 
 The core needs NumPy alone; Pillow is imported only to read PNG or JPEG files.
 """
 
+from cnnumpy.data.cifar import CIFARError
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.datasets import (
     DATASETS,
@@ -18,6 +19,7 @@ from cnnumpy.data.loader import DataLoader
 
 __all__ = [
     "DATASETS",
+    "CIFARError",
     "DataLoader",
     "Dataset",
     "DatasetNotFoundError",
