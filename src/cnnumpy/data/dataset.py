@@ -32,7 +32,7 @@ class Dataset:
     ----------
     images : numpy.ndarray
         (N, C, H, W), uint8 pixels in 0..255 or floats; C is 1 for the MNIST
-        family.
+        family, 3 for CIFAR-10.
     labels : numpy.ndarray
         (N,) integer class indices in ``[0, len(class_names))``, stored as int64.
     class_names : tuple of str
