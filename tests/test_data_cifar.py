@@ -265,3 +265,17 @@ def test_tar_stream_is_read_only_up_to_the_limit(tmp_path, monkeypatch, files):
     with pytest.raises(CIFARError, match="20,000 bytes of tar data allowed"):
         load_dataset("cifar10", data_dir=tmp_path)
     assert MAX_ARCHIVE_BYTES > 6 * MAX_BATCH_BYTES  # the real archive fits
+
+
+def test_idx_lookup_in_a_cifar_folder_says_to_pass_the_name(tmp_path, files):
+    files, _ = files
+    write_folder(tmp_path, files)
+    with pytest.raises(DatasetNotFoundError, match="it holds CIFAR-10: pass --dataset"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_read_cifar10_checks_its_arguments(tmp_path):
+    with pytest.raises(TypeError, match="`source` must be a path"):
+        cifar.read_cifar10(3)
+    with pytest.raises(ValueError, match="`splits` must be one of 'train', 'test'"):
+        cifar.read_cifar10(tmp_path, ("val",))

@@ -18,6 +18,7 @@ or inflate what its headers declare.
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
 import zlib
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from cnnumpy.data.download import Progress, download
 from cnnumpy.data.idx import GZIP_MAGIC
+from cnnumpy.validation import check_choice, check_path
 
 __all__ = [
     "ARCHIVE",
@@ -123,14 +125,27 @@ def find_cifar10(folder: Path) -> Path:
 
 
 def read_cifar10(
-    source: Path, splits: tuple[str, ...] = ("train", "test")
+    source: str | os.PathLike[str], splits: tuple[str, ...] = ("train", "test")
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Images (N, 3, 32, 32) uint8 and int64 labels (N,) of each split in ``source``.
 
-    ``source`` is the archive (gzip-compressed or a plain tar) or a folder in
-    which `find_cifar10` finds the batch files or the archive. Every batch read must
-    hold the same number of records, at most `MAX_RECORDS`; labels are below
-    10; ``batches.meta.txt``, when present, must name CIFAR-10's classes.
+    Every batch read must hold the same number of records, at most
+    `MAX_RECORDS`; labels are below 10; ``batches.meta.txt``, when present,
+    must name CIFAR-10's classes.
+
+    Parameters
+    ----------
+    source : str or path-like
+        The archive (gzip-compressed or a plain tar), or a folder in which
+        `find_cifar10` finds the batch files or the archive.
+    splits : tuple of {'train', 'test'}
+        The splits to read: ``'train'`` is the five ``data_batch_*.bin``,
+        ``'test'`` is ``test_batch.bin``.
+
+    Returns
+    -------
+    dict
+        ``{split: (images, labels)}``, new writable arrays, batches in order.
 
     Raises
     ------
@@ -140,6 +155,9 @@ def read_cifar10(
     FileNotFoundError
         If ``source`` holds no CIFAR-10, or a batch file is missing from it.
     """
+    source = Path(check_path(source, "source"))
+    for split in splits:
+        check_choice(split, "splits", ("train", "test"))
     if source.is_dir():
         source = find_cifar10(source)
     batches = {

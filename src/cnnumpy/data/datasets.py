@@ -330,6 +330,9 @@ def _find_files(
     try:
         return _folder.find_idx_files(folder, roles)
     except FileNotFoundError as err:
+        hint = " (it holds CIFAR-10: pass --dataset cifar10, or name='cifar10')"
+        if any(folder.glob("*_batch*.bin")) or (folder / cifar.ARCHIVE).is_file():
+            raise DatasetNotFoundError(f"{err}{hint}") from err
         raise DatasetNotFoundError(str(err)) from err
 
 
