@@ -223,6 +223,18 @@ def test_duplicate_and_non_npy_members_are_refused(good):
             lambda m: m["data"]["normalization"].update(mean=float("nan")),
             "'data/normalization/mean' must be a finite number",
         ),
+        (
+            lambda m: m["data"]["normalization"].update(mean=[0.1, 0.2, 0.3]),
+            r"'data/normalization/mean' must be a number or a list of 1 \(one per",
+        ),
+        (
+            lambda m: m["data"]["normalization"].update(std=[0.0]),
+            "'data/normalization/std/0' must be > 0",
+        ),
+        (
+            lambda m: m["data"]["normalization"].update(mean=["0.1"]),
+            "'data/normalization/mean/0' must be a finite number",
+        ),
         (lambda m: m["data"].update(class_names="0123"), "'data/class_names'"),
         (lambda m: m.pop("data"), "lacks the entry 'data'"),
     ],
@@ -231,6 +243,18 @@ def test_schema_violations_are_named(good, edit, message):
     set_meta(good, edit)
     with pytest.raises(CheckpointError, match=message):
         load_trained(good)
+
+
+def test_normalization_is_a_number_or_one_per_channel(good):
+    scalar = load_trained(good)  # the form of grey runs, and of older checkpoints
+    assert (scalar.mean, scalar.std) == (0.13, 0.3) and type(scalar.std) is float
+    set_meta(good, lambda m: m["data"]["normalization"].update(mean=[0.13], std=[0.3]))
+    listed = load_trained(good)
+    assert (listed.mean, listed.std) == ((0.13,), (0.3,))
+    images = (np.arange(2 * 28 * 28) % 256).astype(np.uint8).reshape(2, 1, 28, 28)
+    np.testing.assert_array_equal(
+        listed.predict_proba(images), scalar.predict_proba(images)
+    )
 
 
 @pytest.mark.parametrize(

@@ -252,6 +252,38 @@ def test_normalization_stats(rng, dtype):
     np.testing.assert_allclose((normalized.mean(), normalized.std()), (0, 1), atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_normalization_stats_per_channel(rng, dtype):
+    pixels = rng.integers(0, 256, size=(6, 3, 4, 5))
+    pixels[:, 1] //= 4  # the channels differ
+    images = pixels.astype(np.uint8) if dtype == np.uint8 else pixels / 255
+    data = Dataset(images, np.zeros(6, np.int64), ("0",), "rgb")
+    mean, std = normalization_stats(data, per_channel=True)
+    assert type(mean) is tuple and all(type(m) is float for m in mean + std)
+    np.testing.assert_allclose(mean, (pixels / 255).mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(std, (pixels / 255).std(axis=(0, 2, 3)), rtol=1e-12)
+    out = data.normalized(mean, std, dtype=np.float64).images
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=(0, 2, 3)), 1, rtol=1e-12)
+    # One channel: the same numbers as the scalar form, and the same pixels.
+    grey = Dataset(images[:, :1], data.labels, ("0",), "grey")
+    (m,), (s,) = normalization_stats(grey, per_channel=True)
+    assert (m, s) == normalization_stats(grey)
+    np.testing.assert_array_equal(
+        grey.normalized([m], [s]).images, grey.normalized(m, s).images
+    )
+
+
+def test_normalized_per_channel_values_must_match_the_channels():
+    data = toy()  # one channel
+    with pytest.raises(ValueError, match=r"`mean` has 3 values, one per channel"):
+        data.normalized((0.1, 0.2, 0.3), 0.5)
+    with pytest.raises(ValueError, match=r"`std\[1\]` must be > 0, got 0"):
+        data.normalized(0.5, [1.0, 0.0])
+    with pytest.raises(ValueError, match="`mean` must be a number or a non-empty"):
+        data.normalized([], 0.5)
+
+
 def test_normalization_stats_rejects_empty_and_non_datasets():
     with pytest.raises(ValueError, match="'toy' has no pixels"):
         normalization_stats(toy().subset([]))

@@ -11,12 +11,16 @@ import threading
 import numpy as np
 import pytest
 
+from cifar_files import archive_bytes, batches
 from cnnumpy.data import (
+    CIFARError,
     DatasetNotFoundError,
     DownloadError,
+    cifar,
     datasets,
     download,
     load_dataset,
+    load_test_set,
     write_idx,
 )
 
@@ -71,6 +75,20 @@ def payload(server, rng):
     data = rng.bytes(200_000)
     (root / "blob.bin").write_bytes(data)
     return "blob.bin", data
+
+
+def test_download_checks_md5_and_sha256_when_given(server, payload, tmp_path):
+    _, base = server
+    name, data = payload
+    md5 = hashlib.md5(data).hexdigest()
+    dest = tmp_path / "out" / "blob.bin"
+    assert download(base + name, dest, md5=md5.upper()) == dest
+    assert dest.read_bytes() == data
+    dest.unlink()
+    download(base + name, dest, sha256(data), md5=md5)
+    with pytest.raises(DownloadError, match=f"MD5 mismatch: expected {'0' * 32}"):
+        download(base + name, dest.parent / "other", sha256(data), md5="0" * 32)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["blob.bin"]
 
 
 def test_download_success_with_progress(server, payload, tmp_path):
@@ -178,6 +196,8 @@ def test_interrupted_download_leaves_no_partial_file(server, payload, tmp_path):
             ValueError,
             "`sha256` must be 64 hexadecimal digits, got 'abc'",
         ),
+        ({"md5": "z" * 32}, ValueError, "`md5` must be 32 hexadecimal digits"),
+        ({"sha256": None}, ValueError, "`sha256` or `md5` must be given, got neither"),
         ({"progress": 3}, TypeError, "`progress` must be callable, got int 3"),
         ({"timeout": 0}, ValueError, "`timeout` must be > 0, got 0"),
     ],
@@ -292,3 +312,79 @@ def test_a_download_over_the_size_limit_is_refused(
         download(base + name, dest, sha256(data))
     assert "over the" in info.value.failures[0][1]
     assert list(dest.parent.iterdir()) == []
+
+
+# ------------------------------------------------------------- CIFAR-10's archive
+
+
+@pytest.fixture
+def cifar_server(server, monkeypatch):
+    """A small CIFAR-10 archive on the server, set as CIFAR-10's URL with its MD5."""
+    root, base = server
+    files, arrays = batches(np.random.default_rng(2))
+    data = archive_bytes(files)
+    (root / cifar.ARCHIVE).write_bytes(data)
+    monkeypatch.setattr(cifar, "URLS", (base + cifar.ARCHIVE,))
+    monkeypatch.setattr(cifar, "MD5", hashlib.md5(data).hexdigest())
+    return root, arrays
+
+
+def test_cifar10_is_downloaded_checked_and_cached(cifar_server, tmp_path):
+    root, arrays = cifar_server
+    cache = tmp_path / "cache"
+    calls = []
+    train, test = load_dataset(
+        "cifar10", cache_dir=cache, progress=lambda *a: calls.append(a)
+    )
+    np.testing.assert_array_equal(test.images, arrays["test_batch.bin"][1])
+    assert train.images.shape == (20, 3, 32, 32)
+    assert [p.name for p in (cache / "cifar10").iterdir()] == [cifar.ARCHIVE]
+    assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
+    (root / cifar.ARCHIVE).unlink()  # cached: the server is not asked again
+    again = load_test_set("cifar10", cache_dir=cache, download=False)
+    np.testing.assert_array_equal(again.labels, test.labels)
+
+
+def test_cifar10_published_md5_is_the_one_checked(cifar_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(cifar, "MD5", "c32a1d4ab5d03f1284b67883e8d87530")
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("cifar10", cache_dir=tmp_path)
+    message = str(info.value)
+    assert "MD5 mismatch: expected c32a1d4ab5d03f1284b67883e8d87530" in message
+    assert "cifar-10-binary.tar.gz" in message and "--data DIR" in message
+    assert isinstance(info.value.__cause__, DownloadError)
+    assert list((tmp_path / "cifar10").iterdir()) == []  # no partial file
+
+
+def test_cifar10_truncated_download_is_refused(cifar_server, tmp_path, monkeypatch):
+    root, _ = cifar_server
+    whole = (root / cifar.ARCHIVE).read_bytes()
+    (root / cifar.ARCHIVE).write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetNotFoundError, match="MD5 mismatch"):
+        load_dataset("cifar10", cache_dir=tmp_path)
+    assert list((tmp_path / "cifar10").iterdir()) == []
+    # A truncated archive that matches its digest still fails to parse, typed.
+    monkeypatch.setattr(cifar, "MD5", hashlib.md5(whole[: len(whole) // 2]).hexdigest())
+    with pytest.raises(CIFARError, match="unreadable tar archive"):
+        load_dataset("cifar10", cache_dir=tmp_path)
+
+
+def test_cifar10_interrupted_download_leaves_nothing(cifar_server, tmp_path):
+    def interrupt(done, total):
+        if done > 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset("cifar10", cache_dir=tmp_path, progress=interrupt)
+    assert list((tmp_path / "cifar10").iterdir()) == []
+
+
+def test_cifar10_offline_or_downloads_off(tmp_path, refused_url, monkeypatch):
+    monkeypatch.setattr(cifar, "URLS", (refused_url,))
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"(?s)cifar-10-binary.tar.gz.*--data DIR.*Reason: could not download",
+    ):
+        load_dataset("cifar10", cache_dir=tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"downloads are off"):
+        load_test_set("cifar10", cache_dir=tmp_path, download=False)

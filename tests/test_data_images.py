@@ -138,3 +138,73 @@ def test_load_images_without_pillow_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"pip install 'cnnumpy\[cli\]'"):
         load_images([path])
+
+
+# ---------------------------------------------------------------- colour images
+
+
+def test_colour_png_is_read_as_rgb_as_it_is(tmp_path, rng):
+    from PIL import Image
+
+    pixels = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    pixels[:, :, 0] = 250  # a bright border would invert a grey image
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    images = load_images(tmp_path / "photo.png", size=32, channels=3)
+    assert images.shape == (1, 3, 32, 32) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[0], pixels.transpose(2, 0, 1))
+
+
+def test_colour_png_is_resized_like_pillow(tmp_path, rng):
+    from PIL import Image
+
+    picture = Image.fromarray(rng.integers(0, 256, (40, 50, 3)).astype(np.uint8))
+    picture.save(tmp_path / "photo.png")
+    images = load_images(tmp_path / "photo.png", size=32, channels=3)
+    resized = np.asarray(picture.resize((32, 32), Image.Resampling.LANCZOS))
+    np.testing.assert_array_equal(images[0], resized.transpose(2, 0, 1))
+
+
+def test_grey_images_for_a_colour_model_repeat_their_channel(tmp_path, rng):
+    from PIL import Image
+
+    grey = rng.integers(0, 256, (32, 32)).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    write_idx(tmp_path / "grey.idx", grey[None])
+    for name in ("grey.png", "deep.png", "grey.idx"):
+        images = load_images(tmp_path / name, size=32, channels=3)
+        assert images.shape == (1, 3, 32, 32), name
+        np.testing.assert_array_equal(images[0], np.stack([grey] * 3), err_msg=name)
+
+
+def test_colour_image_for_a_grey_model_becomes_its_luma(tmp_path, rng):
+    from PIL import Image
+
+    picture = Image.fromarray(rng.integers(0, 256, (28, 28, 3)).astype(np.uint8))
+    picture.save(tmp_path / "photo.png")
+    luma = np.asarray(picture.convert("L"))  # ITU-R 601-2, as torchvision's Grayscale
+    images = load_images(tmp_path / "photo.png")
+    expected = 255 - luma if _border_mean(luma) > 127 else luma
+    np.testing.assert_array_equal(images[0, 0], expected)
+
+
+def _border_mean(a: np.ndarray) -> float:
+    return float(np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]]).mean())
+
+
+def test_transparent_colour_image_lies_over_white(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[:16, :, :] = (200, 10, 30, 255)  # opaque red-ish top half
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "half.png")
+    images = load_images(tmp_path / "half.png", size=32, channels=3)
+    np.testing.assert_array_equal(images[0, :, 0, 0], [200, 10, 30])
+    np.testing.assert_array_equal(images[0, :, 31, 0], [255, 255, 255])
+
+
+def test_channels_must_be_one_or_three(tmp_path):
+    with pytest.raises(ValueError, match=r"`channels` must be one of 1, 3, got 4"):
+        load_images(tmp_path / "x.png", channels=4)
+    with pytest.raises(TypeError, match=r"`channels` must be one of 1, 3, got str"):
+        load_images(tmp_path / "x.png", channels="3")

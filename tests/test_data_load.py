@@ -51,7 +51,7 @@ def no_system_dirs(monkeypatch):
 
 
 def test_dataset_names():
-    assert DATASETS == ("mnist-sample", "mnist", "fashion-mnist")
+    assert DATASETS == ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 
 
 @pytest.mark.parametrize(

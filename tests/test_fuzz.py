@@ -1,10 +1,12 @@
-"""Seeded mutations of a real checkpoint, IDX files and images, read under a memory cap.
+"""Seeded mutations of a real checkpoint, IDX files, images and CIFAR-10 archives,
+read under a memory cap.
 
 Each mutation (bit flips, truncations, header fields changed, members swapped,
 dropped or duplicated, bytes inserted) is written to a file; one subprocess,
 its address space capped with ``resource.setrlimit(RLIMIT_AS)``, reads them all
 with the public readers. Every one must either load or fail with the project's
-typed error (`CheckpointError`, `IDXError`, ValueError for images): never a
+typed error (`CheckpointError`, `IDXError`, `CIFARError`, ValueError for
+images): never a
 MemoryError, never another exception, never a crash.
 """
 
@@ -16,6 +18,7 @@ import random
 import struct
 import subprocess
 import sys
+import tarfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cifar_files import archive_bytes, batches
 from cnnumpy.data import write_idx
 from cnnumpy.training import save_checkpoint
 from test_checkpoint_hostile import checkpoint_tree
@@ -30,7 +34,7 @@ from test_checkpoint_hostile import checkpoint_tree
 resource = pytest.importorskip("resource")  # POSIX only
 
 SEED = 14
-MUTATIONS = {"checkpoint": 600, "idx": 600, "image": 300}
+MUTATIONS = {"checkpoint": 600, "idx": 600, "image": 300, "cifar": 300}
 # Python, NumPy and the project need about 250 MB of address space; a reader
 # that trusted a declared size of gigabytes would hit the cap.
 ADDRESS_SPACE = 768 * 2**20
@@ -39,7 +43,9 @@ READER = """
 import json, resource, sys, traceback
 limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from pathlib import Path
 from cnnumpy.data import IDXError, load_images, read_idx
+from cnnumpy.data.cifar import CIFARError, read_cifar10
 from cnnumpy.training import CheckpointError, load_checkpoint, load_trained
 from cnnumpy.training.config import resume_config
 
@@ -54,10 +60,14 @@ def checkpoint(path):
 def image(path):
     load_images([path])
 
+def cifar(path):
+    read_cifar10(Path(path))
+
 readers = {
     "idx": (idx, IDXError),
     "checkpoint": (checkpoint, CheckpointError),
     "image": (image, ValueError),
+    "cifar": (cifar, CIFARError),
 }
 for line in sys.stdin:
     kind, path = json.loads(line)
@@ -201,6 +211,26 @@ def _image_header(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+def _tar_header(data: bytes, rng: random.Random) -> bytes:
+    """A tar header's size or type set to a hostile value, its checksum made valid."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        offsets = [m.offset for m in tar.getmembers()]
+    out = bytearray(data)
+    at = rng.choice(offsets)
+    block = out[at : at + 512]
+    if rng.random() < 0.6:
+        size = rng.choice([0, 1, 3072, 3074, 8**11 - 1, 2**40, 2**62])
+        block[124:136] = (
+            b"%011o\0" % size if size < 8**11 else b"\x80" + size.to_bytes(11, "big")
+        )
+    else:
+        block[156:157] = rng.choice([b"1", b"2", b"3", b"5", b"6", b"L", b"x", b"g"])
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    out[at : at + 512] = block
+    return bytes(out)
+
+
 COMMON = [_flip_bits, _truncate, _insert]
 MUTATORS = {
     "checkpoint": [
@@ -212,6 +242,7 @@ MUTATORS = {
     ],
     "idx": [*COMMON, _idx_header],
     "image": [*COMMON, _image_header],
+    "cifar": [*COMMON, _tar_header, _tar_header],
 }
 
 
@@ -245,18 +276,30 @@ def _sources(folder: Path) -> dict[str, list[Path]]:
     ]:
         picture.save(folder / name)
         images.append(folder / name)
-    return {"checkpoint": [checkpoint], "idx": files, "image": images}
+    archives = []
+    cifar_files, _ = batches(rng, n=2)
+    for name, compress in [("cifar.tar.gz", True), ("cifar.tar", False)]:
+        (folder / name).write_bytes(archive_bytes(cifar_files, compress))
+        archives.append(folder / name)
+    return {
+        "checkpoint": [checkpoint],
+        "idx": files,
+        "image": images,
+        "cifar": archives,
+    }
 
 
 def _mutate(source: Path, kind: str, rng: random.Random) -> bytes:
     data = source.read_bytes()
-    if kind == "idx" and data[:2] == b"\x1f\x8b" and rng.random() < 0.5:
-        # Mutate the IDX inside the gzip too, and compress it again.
+    compressed = data[:2] == b"\x1f\x8b"
+    if kind in ("idx", "cifar") and compressed and rng.random() < 0.5:
+        # Mutate the IDX or tar inside the gzip too, and compress it again.
         import gzip
 
-        inner = rng.choice(MUTATORS["idx"])(gzip.decompress(data), rng)
+        inner = rng.choice(MUTATORS[kind])(gzip.decompress(data), rng)
         return gzip.compress(inner, mtime=0)
-    return rng.choice(MUTATORS[kind])(data, rng)
+    mutators = COMMON if kind == "cifar" and compressed else MUTATORS[kind]
+    return rng.choice(mutators)(data, rng)
 
 
 def test_mutated_files_load_or_fail_with_the_typed_error(tmp_path):

@@ -36,6 +36,7 @@ from cnnumpy.validation import (
     check_pair,
     check_path,
     check_real,
+    check_reals,
     check_str,
 )
 
@@ -103,6 +104,20 @@ def test_check_real_bounds_and_messages(bounds, bad, expected):
 def test_check_real_bounds_hold_at_the_edges():
     assert check_real(0, "x", minimum=0, maximum=0) == 0.0
     assert check_real(0.5, "x", above=0, below=1) == 0.5
+
+
+def test_check_reals_takes_a_number_or_one_per_channel():
+    assert check_reals(np.float32(0.5), "mean") == 0.5
+    assert check_reals([1, 0.5], "std", above=0) == (1.0, 0.5)
+    assert check_reals(np.array([0.25]), "std") == (0.25,)
+    with pytest.raises(ValueError, match=r"^`std\[1\]` must be > 0, got 0$"):
+        check_reals((1.0, 0), "std", above=0)
+    with pytest.raises(TypeError, match=r"^`mean\[0\]` must be a real number"):
+        check_reals(["0.5"], "mean")
+    with pytest.raises(ValueError, match=r"^`mean` must be a number or a non-empty"):
+        check_reals([], "mean")
+    with pytest.raises(ValueError, match=r"^`mean` must be a number or a non-empty"):
+        check_reals(np.zeros((2, 2)), "mean")
 
 
 def test_check_bool_refuses_ints():
@@ -558,7 +573,10 @@ ENTRIES: dict[str, Entry] = {
     "normalization_stats": Entry(
         data.normalization_stats,
         lambda tmp: {"dataset": DATASET},
-        {"dataset": (np.zeros(3), Bad(EMPTY, "'toy' has no pixels"))},
+        {
+            "dataset": (np.zeros(3), Bad(EMPTY, "'toy' has no pixels")),
+            "per_channel": (1, NO_VALUE),
+        },
     ),
     "load_dataset": Entry(
         data.load_dataset,
@@ -593,6 +611,7 @@ ENTRIES: dict[str, Entry] = {
             "urls": ([1], []),
             "dest": (3, PATH_VALUE),
             "sha256": (3, "abc"),
+            "md5": (b"0" * 32, "0" * 31),
             "progress": (3, NO_VALUE),
             "timeout": ("30", 0),
         },
@@ -611,7 +630,7 @@ ENTRIES: dict[str, Entry] = {
     "load_images": Entry(
         data.load_images,
         lambda tmp: {"paths": [tmp / "x.png"]},
-        {"paths": (3, []), "size": (1.5, 0)},
+        {"paths": (3, []), "size": (1.5, 0), "channels": ("3", 2)},
     ),
     # --- models
     "lenet5": Entry(
@@ -1040,6 +1059,7 @@ NOT_IN_TABLE = {
     "CheckpointError",
     "DatasetNotFoundError",
     "DivergenceError",
+    "CIFARError",
     "DownloadError",
     "IDXError",
     "RunLockedError",

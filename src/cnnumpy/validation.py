@@ -46,6 +46,7 @@ __all__ = [
     "check_pair",
     "check_path",
     "check_real",
+    "check_reals",
     "check_shape",
     "check_str",
 ]
@@ -126,6 +127,26 @@ def check_real(
             expected = f"{'<=' if below is None else '<'} {high:g}"
         raise ValueError(f"`{name}` must be {expected}, got {value!r}")
     return v
+
+
+def check_reals(
+    value: object, name: str, *, above: float | None = None
+) -> float | tuple[float, ...]:
+    """A real number, or a non-empty sequence of them, each as `check_real` says.
+
+    Returns a float for a number, a tuple of floats for a list, tuple or 1-D
+    array (per-channel statistics); an element's error names it ``name[i]``.
+    """
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if np.ndim(value) != 1 or len(value) == 0:
+            raise ValueError(
+                f"`{name}` must be a number or a non-empty 1-D sequence of them, "
+                f"got {_got(value)}"
+            )
+        return tuple(
+            check_real(v, f"{name}[{i}]", above=above) for i, v in enumerate(value)
+        )
+    return check_real(value, name, above=above)
 
 
 def check_bool(value: object, name: str) -> bool:

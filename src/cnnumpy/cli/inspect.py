@@ -21,7 +21,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     C, H, W = trained.input_shape
     names, batches = [], []
     for path in args.images:
-        images = data.load_images([path], size=(H, W))
+        images = data.load_images([path], size=(H, W), channels=C)
         stem = Path(path).name.split(".")[0] or "image"
         many = len(images) > 1
         names += [f"{stem}-{i}" if many else stem for i in range(len(images))]

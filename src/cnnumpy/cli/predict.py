@@ -15,7 +15,10 @@ def run_predict(args: argparse.Namespace) -> int:
     """``cnnumpy predict CKPT IMAGE...``."""
     trained = load_trained(args.checkpoint)
     C, H, W = trained.input_shape
-    loaded = [(path, data.load_images([path], size=(H, W))) for path in args.images]
+    loaded = [
+        (path, data.load_images([path], size=(H, W), channels=C))
+        for path in args.images
+    ]
     for path, images in loaded:
         for i, top in enumerate(trained.top_classes(images, args.top)):
             name = path if len(images) == 1 else f"{path}[{i}]"
@@ -30,7 +33,9 @@ def add_predict(commands: argparse._SubParsersAction) -> None:
         "predict",
         help="classify PNG/JPEG images or an IDX file with a checkpoint",
         description="Print the top classes with probabilities for each image. "
-        "Photos of dark digits on light paper are inverted to MNIST's light on dark.",
+        "Images are read in colour for a colour model (CIFAR-10), in grey for a "
+        "grey one, converting if need be; grey photos of dark digits on light "
+        "paper are inverted to MNIST's light on dark.",
     )
     p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
     p.add_argument("images", type=readable_file, nargs="+", metavar="IMAGE")

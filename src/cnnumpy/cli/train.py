@@ -134,7 +134,8 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         dest="data_dir",
         type=folder,
         metavar="DIR",
-        help="folder with the four IDX files (train/t10k images/labels)",
+        help="folder with the four IDX files (train/t10k images/labels), or "
+        "with CIFAR-10's binary batches or archive (--dataset cifar10)",
     )
     p.add_argument(
         "--cache-dir",

@@ -1,9 +1,10 @@
-"""Data: IDX files, the MNIST family of data sets, batching and image loading.
+"""Data: IDX files, the MNIST family and CIFAR-10, batching and image loading.
 
 The core needs NumPy alone; Pillow is imported only to read PNG or JPEG files.
 """
 
 from cnnumpy.data import transforms
+from cnnumpy.data.cifar import CIFARError
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.datasets import (
     DATASETS,
@@ -19,6 +20,7 @@ from cnnumpy.data.loader import DataLoader
 
 __all__ = [
     "DATASETS",
+    "CIFARError",
     "DataLoader",
     "Dataset",
     "DatasetNotFoundError",

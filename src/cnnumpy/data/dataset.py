@@ -7,9 +7,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cnnumpy.validation import check_dtype, check_instance, check_real, check_str
+from cnnumpy.validation import (
+    check_bool,
+    check_dtype,
+    check_instance,
+    check_reals,
+    check_str,
+)
 
-__all__ = ["Dataset", "normalization_stats", "normalize"]
+__all__ = ["Dataset", "Stat", "normalization_stats", "normalize"]
+
+# A normalization statistic: one for all pixels, or one per channel.
+Stat = float | tuple[float, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,7 +32,7 @@ class Dataset:
     ----------
     images : numpy.ndarray
         (N, C, H, W), uint8 pixels in 0..255 or floats; C is 1 for the MNIST
-        family.
+        family, 3 for CIFAR-10.
     labels : numpy.ndarray
         (N,) integer class indices in ``[0, len(class_names))``, stored as int64.
     class_names : tuple of str
@@ -119,7 +128,7 @@ class Dataset:
         return Dataset(self.images[idx], self.labels[idx], self.class_names, self.name)
 
     def normalized(
-        self, mean: float, std: float, dtype: npt.DTypeLike = np.float32
+        self, mean: Stat, std: Stat, dtype: npt.DTypeLike = np.float32
     ) -> Dataset:
         """The data set with images ``(x - mean) / std`` in ``dtype``.
 
@@ -128,8 +137,9 @@ class Dataset:
 
         Parameters
         ----------
-        mean, std : float
-            As returned by `normalization_stats`; ``std`` must be positive.
+        mean, std : float or sequence of C floats
+            As returned by `normalization_stats`: one value for every pixel,
+            or one per channel; ``std`` must be positive.
         dtype : float32 or float64
             The dtype of the result and of the arithmetic.
 
@@ -145,35 +155,61 @@ class Dataset:
 
 
 def normalize(
-    images: np.ndarray, mean: float, std: float, dtype: npt.DTypeLike = np.float32
+    images: np.ndarray, mean: Stat, std: Stat, dtype: npt.DTypeLike = np.float32
 ) -> np.ndarray:
     """``(x - mean) / std`` in ``dtype``, ``x`` the pixels in [0, 1].
 
     uint8 images are divided by 255 first; float images are taken as already
-    scaled. `Dataset.normalized` applies this to a data set's images.
+    scaled. ``mean`` and ``std`` are numbers, or sequences of one value per
+    channel of images (N, C, H, W). `Dataset.normalized` applies this to a
+    data set's images.
     """
     dtype = check_dtype(dtype)
-    check_real(mean, "mean")
-    check_real(std, "std", above=0)
+    mean = check_reals(mean, "mean")
+    std = check_reals(std, "std", above=0)
     images = np.asarray(images)
     x = images.astype(dtype)
     if images.dtype == np.uint8:
         x /= 255
-    x -= dtype.type(mean)
-    x /= dtype.type(std)
+    x -= _broadcast(mean, "mean", images.shape, dtype)
+    x /= _broadcast(std, "std", images.shape, dtype)
     return x
+
+
+def _broadcast(
+    stat: Stat, name: str, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
+    """``stat`` as a scalar, or per channel as (1, C, 1, 1), in ``dtype``."""
+    if isinstance(stat, float):
+        return dtype.type(stat)
+    if len(shape) != 4 or shape[1] != len(stat):
+        raise ValueError(
+            f"`{name}` has {len(stat)} values, one per channel, but the images "
+            f"have shape {shape} (expected (N, {len(stat)}, H, W))"
+        )
+    return np.asarray(stat, dtype=dtype).reshape(1, -1, 1, 1)  # (1, C, 1, 1)
 
 
 def _is_int_dtype(dtype: np.dtype) -> bool:
     return np.issubdtype(dtype, np.integer)
 
 
-def normalization_stats(dataset: Dataset) -> tuple[float, float]:
+def normalization_stats(
+    dataset: Dataset, per_channel: bool = False
+) -> tuple[Stat, Stat]:
     """Mean and (population) standard deviation of the pixels in [0, 1].
 
     uint8 images are divided by 255, float images taken as they are; the sums
     run in float64. Pass the result of the training split to
     `Dataset.normalized` for both splits.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    per_channel : bool
+        Whether to return one mean and one std per channel (tuples of C
+        floats, as torchvision's ``Normalize`` takes for colour images)
+        instead of one over all pixels (floats).
 
     Raises
     ------
@@ -188,11 +224,21 @@ def normalization_stats(dataset: Dataset) -> tuple[float, float]:
     ...                np.array([0]), ("0",), "tiny")
     >>> normalization_stats(data)
     (0.5, 0.5)
+    >>> normalization_stats(data, per_channel=True)
+    ((0.5,), (0.5,))
     """
     check_instance(dataset, "dataset", Dataset, "a Dataset")
+    per_channel = check_bool(per_channel, "per_channel")
     images = dataset.images
     if images.size == 0:
         raise ValueError(f"`dataset` {dataset.name!r} has no pixels")
+    if per_channel:
+        stats = [_stats(images[:, c]) for c in range(images.shape[1])]
+        return tuple(m for m, _ in stats), tuple(s for _, s in stats)
+    return _stats(images)
+
+
+def _stats(images: np.ndarray) -> tuple[float, float]:
     if images.dtype == np.uint8:
         # A histogram of the 256 values: exact, with no float copy of the images.
         counts = np.bincount(images.ravel(), minlength=256)

@@ -1,4 +1,4 @@
-"""`load_dataset`: the train and test `Dataset` of MNIST and its relatives.
+"""`load_dataset`: the train and test `Dataset` of MNIST, its relatives and CIFAR-10.
 
 (`Dataset` and `normalization_stats` live in `cnnumpy.data.dataset` and are
 importable from here too.)
@@ -9,7 +9,11 @@ Where ``load_dataset`` looks, in order:
 - ``mnist-sample``: the file inside this package (no download);
 - the cache folder ``cache_dir / name`` (default `default_cache_dir()`);
 - system folders from a package, such as Debian's ``dataset-fashion-mnist``;
-- a download into the cache folder, each file verified by its SHA-256.
+- a download into the cache folder, each file verified by its published
+  digest (SHA-256 for the MNIST family, MD5 for CIFAR-10's archive).
+
+CIFAR-10 is read from its binary version (`cnnumpy.data.cifar`), never from
+the pickled Python version.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnumpy.data import _folder, _sample
+from cnnumpy.data import _folder, _sample, cifar
 from cnnumpy.data.dataset import Dataset, normalization_stats
 from cnnumpy.data.download import DownloadError, Progress
 from cnnumpy.data.download import download as download_file
@@ -36,7 +40,7 @@ __all__ = [
     "normalization_stats",
 ]
 
-DATASETS = ("mnist-sample", "mnist", "fashion-mnist")
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
 
 DIGITS = tuple(str(i) for i in range(10))
 CLASS_NAMES = {
@@ -54,6 +58,7 @@ CLASS_NAMES = {
         "Bag",
         "Ankle boot",
     ),
+    "cifar10": cifar.CLASS_NAMES,
 }
 
 
@@ -139,15 +144,16 @@ def load_dataset(
     download: bool = True,
     progress: Progress | None = None,
 ) -> tuple[Dataset, Dataset]:
-    """The train and test splits of a data set, as uint8 images (N, 1, H, W).
+    """The train and test splits of a data set, as uint8 images (N, C, H, W).
 
     Parameters
     ----------
     name : str
         One of `DATASETS`: ``'mnist-sample'`` (the project's default: 5,000 real
         MNIST digits shipped inside cnnumpy, split 4,000 / 1,000),
-        ``'mnist'`` or ``'fashion-mnist'`` (60,000 / 10,000). With ``data_dir``
-        any name is accepted.
+        ``'mnist'`` or ``'fashion-mnist'`` (60,000 / 10,000, 1x28x28), or
+        ``'cifar10'`` (50,000 / 10,000, 3x32x32 colour). With ``data_dir`` any
+        name is accepted.
     data_dir : str or path-like, optional
         A folder with the four IDX files (gzip or raw), looked up only there.
         Names are matched by pattern, so MNIST's (``train-images-idx3-ubyte.gz``,
@@ -156,13 +162,15 @@ def load_dataset(
         in ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte`` (or
         ``.idx3-ubyte`` / ``.idx1-ubyte``, each optionally ``.gz``), test files
         contain ``t10k-images`` / ``t10k-labels`` or ``test-images`` /
-        ``test-labels``.
+        ``test-labels``. For ``'cifar10'``: the folder of its binary batch
+        files, the folder holding that (``cifar-10-batches-bin``), or the
+        folder holding the archive ``cifar-10-binary.tar.gz``.
     cache_dir : str or path-like, optional
         Where downloads are kept, in a subfolder per data set; default
         `default_cache_dir()`. Unused by ``mnist-sample``, like the next two.
     download : bool
         Whether files missing from the cache and system folders may be
-        downloaded (each checked against its published SHA-256).
+        downloaded (each checked against its published digest).
     progress : callable, optional
         ``progress(done_bytes, total_bytes)`` for each file downloaded, as in
         `download`.
@@ -171,16 +179,17 @@ def load_dataset(
     -------
     train, test : Dataset
         Labels are int64; class names are the digits for MNIST, the ten
-        clothing names for Fashion-MNIST, else ``'0'`` .. ``str(max label)``.
+        clothing names for Fashion-MNIST, CIFAR-10's ten (``'airplane'`` ..
+        ``'truck'``), else ``'0'`` .. ``str(max label)``.
 
     Raises
     ------
     ValueError
         If ``name`` is unknown (and no ``data_dir`` is given), or a file is
-        malformed (the message names it).
+        malformed (`IDXError`, `CIFARError`; the message names it).
     DatasetNotFoundError
         If the files are not found and cannot be downloaded: the message lists
-        the four file names, how to pass a folder, and why the download failed.
+        the files needed, how to pass a folder, and why the download failed.
     NotADirectoryError, FileNotFoundError
         If ``data_dir`` is not a folder.
 
@@ -202,6 +211,15 @@ def load_dataset(
     if name == "mnist-sample":
         return _load_sample()
     cache = (default_cache_dir() if cache_dir is None else Path(cache_dir)) / name
+    if name == "cifar10":
+        try:
+            archive = cifar.cached_archive(cache, download, progress)
+        except (FileNotFoundError, DownloadError) as err:
+            needs = f"its binary version {cifar.ARCHIVE} (or the folder it unpacks to)"
+            raise DatasetNotFoundError(
+                _not_found_message(name, (cache,), str(err), needs)
+            ) from err
+        return _cifar_datasets(archive)
     folders = (cache, *SYSTEM_DIRS.get(name, ()))
     for folder in folders:
         files = {role: folder / f for role, f in _folder.FILE_NAMES.items()}
@@ -251,6 +269,9 @@ def load_test_set(
             download=download,
             progress=progress,
         )[1]
+    if name == "cifar10":
+        _check_folder(Path(data_dir))
+        return _cifar_datasets(Path(data_dir), ("test",))[0]
     files = _find_files(Path(data_dir), ("test images", "test labels"))
     images, labels = _folder.read_split(files["test images"], files["test labels"])
     class_names = _class_names(name, {files["test labels"]: labels})
@@ -274,11 +295,13 @@ def _check_load_arguments(
         check_callable(progress, "progress")
 
 
-def _not_found_message(name: str, folders: tuple[Path, ...], reason: str) -> str:
-    names = ", ".join(_folder.FILE_NAMES.values())
+def _not_found_message(
+    name: str, folders: tuple[Path, ...], reason: str, needs: str = ""
+) -> str:
+    needs = needs or f"the four files {', '.join(_folder.FILE_NAMES.values())}"
     looked = ", ".join(str(folder) for folder in folders)
     return (
-        f"data set {name!r} not found: it needs the four files {names} "
+        f"data set {name!r} not found: it needs {needs} "
         f"(looked in {looked}). Put them in a folder and pass it with `--data DIR` "
         f"on the command line, or `data_dir=` in Python.\nReason: {reason}"
     )
@@ -292,22 +315,46 @@ def _load_sample() -> tuple[Dataset, Dataset]:
     return train, test
 
 
-def _find_files(
-    folder: Path, roles: tuple[str, ...] = _folder.ROLES
-) -> dict[str, Path]:
-    """The IDX file of each role in the ``data_dir`` folder."""
+def _check_folder(folder: Path) -> None:
     if not folder.exists():
         raise FileNotFoundError(f"`data_dir` {folder} does not exist")
     if not folder.is_dir():
         raise NotADirectoryError(f"`data_dir` {folder} is not a folder")
+
+
+def _find_files(
+    folder: Path, roles: tuple[str, ...] = _folder.ROLES
+) -> dict[str, Path]:
+    """The IDX file of each role in the ``data_dir`` folder."""
+    _check_folder(folder)
     try:
         return _folder.find_idx_files(folder, roles)
     except FileNotFoundError as err:
+        hint = " (it holds CIFAR-10: pass --dataset cifar10, or name='cifar10')"
+        if any(folder.glob("*_batch*.bin")) or (folder / cifar.ARCHIVE).is_file():
+            raise DatasetNotFoundError(f"{err}{hint}") from err
         raise DatasetNotFoundError(str(err)) from err
 
 
 def _load_folder(name: str, folder: Path) -> tuple[Dataset, Dataset]:
+    if name == "cifar10":
+        _check_folder(folder)
+        train, test = _cifar_datasets(folder)
+        return train, test
     return _load_files(name, _find_files(folder))
+
+
+def _cifar_datasets(
+    source: Path, splits: tuple[str, ...] = ("train", "test")
+) -> tuple[Dataset, ...]:
+    """CIFAR-10's splits from its archive or a folder (searched by `find_cifar10`)."""
+    try:
+        arrays = cifar.read_cifar10(source, splits)
+    except FileNotFoundError as err:
+        raise DatasetNotFoundError(str(err)) from err
+    return tuple(
+        Dataset(*arrays[split], cifar.CLASS_NAMES, "cifar10") for split in splits
+    )
 
 
 def _class_names(name: str, labels_by_file: dict[Path, np.ndarray]) -> tuple[str, ...]:

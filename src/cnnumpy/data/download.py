@@ -1,11 +1,11 @@
-"""Download a file from a list of mirrors, verified by its SHA-256 digest."""
+"""Download a file from a list of mirrors, verified by its published digest."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import os
-import re
+import string
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -20,7 +20,11 @@ CHUNK_SIZE = 1 << 16
 # A download is refused past this size (the largest known file is 26 MB): a
 # wrong or hostile server cannot fill the disk before the digest is checked.
 MAX_DOWNLOAD_BYTES = 2**30
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Hex digits of each digest accepted: SHA-256, or MD5 where that is all a data
+# set's page publishes (CIFAR-10). MD5 no longer resists forged collisions, but
+# matching a fixed, published file's digest still takes a second preimage.
+_DIGITS = {"sha256": 64, "md5": 32}
+_LABELS = {"sha256": "SHA-256", "md5": "MD5"}
 
 Progress = Callable[[int, "int | None"], object]
 
@@ -40,15 +44,16 @@ class DownloadError(OSError):
 def download(
     urls: str | Sequence[str],
     dest: str | os.PathLike[str],
-    sha256: str,
+    sha256: str | None = None,
     *,
+    md5: str | None = None,
     progress: Progress | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Download ``dest`` from the first mirror that serves it with digest ``sha256``.
+    """Download ``dest`` from the first mirror that serves it with the digests given.
 
     Each attempt streams into a hidden temporary file in ``dest``'s folder while
-    hashing it, and only a matching digest renames it onto ``dest``
+    hashing it, and only matching digests rename it onto ``dest``
     (``os.replace``, atomic). A failed attempt, an error or a KeyboardInterrupt
     deletes the temporary file: ``dest`` is either complete and verified, or
     left as it was.
@@ -59,8 +64,12 @@ def download(
         One URL, or mirror URLs tried in order until one succeeds.
     dest : str or path-like
         The file to create (or replace); missing folders are created.
-    sha256 : str
+    sha256 : str, optional
         The expected SHA-256 digest, 64 hexadecimal digits (any case).
+    md5 : str, optional
+        The expected MD5 digest, 32 hexadecimal digits, for files whose source
+        publishes no other (CIFAR-10). At least one of ``sha256`` and ``md5``
+        must be given; each given is checked.
     progress : callable, optional
         ``progress(done_bytes, total_bytes)``, called with ``done_bytes=0`` when
         a mirror answers, then after each chunk; ``total_bytes`` is the
@@ -77,15 +86,14 @@ def download(
     Raises
     ------
     DownloadError
-        If every mirror failed (unreachable, HTTP error, incomplete data, digest
-        mismatch); the message names the file and each URL with its reason.
+        If every mirror failed (unreachable, HTTP error, incomplete data, a
+        digest mismatch); the message names the file and each URL with its reason.
     TypeError, ValueError
         If an argument is malformed.
     """
     urls = _check_urls(urls)
     check_path(dest, "dest")
-    if not _SHA256.fullmatch(check_str(sha256, "sha256").lower()):
-        raise ValueError(f"`sha256` must be 64 hexadecimal digits, got {sha256!r}")
+    digests = _check_digests(sha256=sha256, md5=md5)
     if progress is not None:
         check_callable(progress, "progress")
     timeout = check_real(timeout, "timeout", above=0)
@@ -93,7 +101,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in urls:
-        reason = _fetch(url, dest, sha256.lower(), progress, timeout)
+        reason = _fetch(url, dest, digests, progress, timeout)
         if reason is None:
             return dest
         failures.append((url, reason))
@@ -117,13 +125,36 @@ def _check_urls(urls: object) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _check_digests(**given: object) -> dict[str, str]:
+    """The digests given, by algorithm name, as lowercase hex."""
+    digests = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        digits = _DIGITS[name]
+        hex_value = check_str(value, name).lower()
+        if len(hex_value) != digits or not set(hex_value) <= set(string.hexdigits):
+            raise ValueError(
+                f"`{name}` must be {digits} hexadecimal digits, got {value!r}"
+            )
+        digests[name] = hex_value
+    if not digests:
+        raise ValueError("`sha256` or `md5` must be given, got neither")
+    return digests
+
+
 def _fetch(
-    url: str, dest: Path, sha256: str, progress: Progress | None, timeout: float
+    url: str,
+    dest: Path,
+    digests: dict[str, str],
+    progress: Progress | None,
+    timeout: float,
 ) -> str | None:
     """Try one mirror: None on success, else why it failed."""
     request = urllib.request.Request(url, headers={"User-Agent": "cnnumpy"})
     with temporary_sibling(dest) as (f, tmp):
-        digest = hashlib.sha256()
+        # An integrity check against a published file, not a security use (FIPS).
+        hashes = {n: hashlib.new(n, usedforsecurity=False) for n in digests}
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 total = _content_length(response)
@@ -134,7 +165,8 @@ def _fetch(
                     return _too_large(total)
                 while chunk := response.read(CHUNK_SIZE):
                     f.write(chunk)
-                    digest.update(chunk)
+                    for h in hashes.values():
+                        h.update(chunk)
                     done += len(chunk)
                     if done > MAX_DOWNLOAD_BYTES:
                         return _too_large(done)
@@ -152,8 +184,10 @@ def _fetch(
         f.close()
         if total is not None and done != total:
             return f"incomplete: got {done} of {total} bytes"
-        if digest.hexdigest() != sha256:
-            return f"SHA-256 mismatch: expected {sha256}, got {digest.hexdigest()}"
+        for name, expected in digests.items():
+            got = hashes[name].hexdigest()
+            if got != expected:
+                return f"{_LABELS[name]} mismatch: expected {expected}, got {got}"
         os.replace(tmp, dest)
     return None
 

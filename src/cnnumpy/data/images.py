@@ -18,7 +18,7 @@ from cnnumpy.data.idx import (
     parse_idx,
     read_bytes,
 )
-from cnnumpy.validation import check_elements, check_pair
+from cnnumpy.validation import check_choice, check_elements, check_pair
 
 __all__ = ["load_images"]
 
@@ -26,9 +26,11 @@ PathLike = str | os.PathLike[str]
 
 
 def load_images(
-    paths: PathLike | Sequence[PathLike], size: int | tuple[int, int] = (28, 28)
+    paths: PathLike | Sequence[PathLike],
+    size: int | tuple[int, int] = (28, 28),
+    channels: int = 1,
 ) -> np.ndarray:
-    """Read images as MNIST-like uint8 digits, light on dark, for prediction.
+    """Read images for prediction: MNIST-like grey digits, or colour pictures.
 
     Each file is told by its first bytes, not its name:
 
@@ -37,12 +39,19 @@ def load_images(
     - an IDX file (gzip or raw) contributes all its images: 2-D (one image)
       or 3-D (N, H, W) uint8, each exactly ``size``;
     - anything else is opened with Pillow: transparency is laid over white,
-      the image converted to grayscale ('L') and resized to ``size`` with
-      Lanczos filtering (antialiased; the aspect ratio is not kept). 16-bit
-      images are scaled from 0..65535, 32-bit integer and float ones from
-      their range (see `_value_range`), never clipped. If the mean of its
-      border pixels is bright (> 127) it is inverted, so that a dark digit
-      drawn on white becomes light on dark like MNIST.
+      the image converted to grayscale ('L') or, with ``channels=3``, to RGB,
+      and resized to ``size`` with Lanczos filtering (antialiased; the aspect
+      ratio is not kept). 16-bit images are scaled from 0..65535, 32-bit
+      integer and float ones from their range (see `_value_range`), never
+      clipped. A grey image is inverted if the mean of its border pixels is
+      bright (> 127), so that a dark digit drawn on white becomes light on
+      dark like MNIST; a colour one is taken as it is.
+
+    Images of the other kind are converted, as torchvision's ``Grayscale``
+    and Pillow's ``convert('RGB')`` do: a colour picture read with
+    ``channels=1`` becomes its luma (ITU-R 601-2: 0.299 R + 0.587 G +
+    0.114 B), a grey picture or IDX file read with ``channels=3`` repeats its
+    one channel three times.
 
     An image of more than `MAX_IMAGE_PIXELS` pixels, or one Pillow takes for a
     decompression bomb, is refused before it is decoded.
@@ -54,11 +63,13 @@ def load_images(
     size : int or (int, int)
         (height, width) of the result's images, at most `MAX_IMAGE_PIXELS`
         pixels.
+    channels : {1, 3}
+        1 for grey images (a model's ``in_channels`` of 1), 3 for RGB.
 
     Returns
     -------
     numpy.ndarray
-        uint8 (N, 1, height, width), N the total number of images.
+        uint8 (N, channels, height, width), N the total number of images.
 
     Raises
     ------
@@ -81,8 +92,9 @@ def load_images(
         raise ValueError(f"`paths` must not be empty, got {paths!r}")
     height, width = check_pair(size, "size", minimum=1)
     check_elements(height * width, "size", MAX_IMAGE_PIXELS)
-    batches = [_load_one(Path(p), (height, width)) for p in paths]
-    return np.concatenate(batches)  # (N, 1, H, W)
+    check_choice(channels, "channels", (1, 3))
+    batches = [_load_one(Path(p), (height, width), channels) for p in paths]
+    return np.concatenate(batches)  # (N, channels, H, W)
 
 
 # Magic bytes of the formats Pillow reads, tried before the IDX reader: an ICO
@@ -114,25 +126,30 @@ class _Refused(ValueError):
     """An image refused by this module's own checks (not a decoder's error)."""
 
 
-def _load_one(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _load_one(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(IMAGE_MAGICS):
-        return _load_picture(path, size)
+        return _load_picture(path, size, channels)
     if head.startswith(GZIP_MAGIC):
-        return _load_idx(path, size)
+        return _repeat(_load_idx(path, size), channels)
     if is_idx_header(head):
         try:
-            return _load_idx(path, size)
+            return _repeat(_load_idx(path, size), channels)
         except IDXError:
             # Formats without magic bytes (TGA ...) may look like IDX: the IDX
             # error stands only if Pillow cannot read the file either.
             try:
-                return _load_picture(path, size)
+                return _load_picture(path, size, channels)
             except (ValueError, ImportError):
                 pass
             raise
-    return _load_picture(path, size)
+    return _load_picture(path, size, channels)
+
+
+def _repeat(grey: np.ndarray, channels: int) -> np.ndarray:
+    """Grey images (N, 1, H, W) as (N, channels, H, W), like convert('RGB')."""
+    return grey if channels == 1 else np.repeat(grey, channels, axis=1)
 
 
 def _load_idx(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -159,7 +176,7 @@ def _load_idx(path: Path, size: tuple[int, int]) -> np.ndarray:
     return images[:, None]  # (N, 1, H, W)
 
 
-def _load_picture(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _load_picture(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError as err:
@@ -187,9 +204,9 @@ def _load_picture(path: Path, size: tuple[int, int]) -> np.ndarray:
                         f"{path}: image of {w}x{h} pixels, more than the "
                         f"{MAX_IMAGE_PIXELS:,} allowed"
                     )
-                gray = _grayscale(img, path)
-                if gray.size != (width, height):
-                    gray = gray.resize((width, height), Image.Resampling.LANCZOS)
+                picture = _convert(img, path, channels)
+                if picture.size != (width, height):
+                    picture = picture.resize((width, height), Image.Resampling.LANCZOS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ValueError(f"{path}: refused as a decompression bomb ({err})") from None
     except UnidentifiedImageError as err:
@@ -205,16 +222,21 @@ def _load_picture(path: Path, size: tuple[int, int]) -> np.ndarray:
         raise ValueError(
             f"{path}: unreadable image ({type(err).__name__}: {err})"
         ) from err
-    pixels = np.asarray(gray, dtype=np.float32)  # (H, W)
+    pixels = np.asarray(picture, dtype=np.float32)  # (H, W) or (H, W, 3)
     pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    if channels == 3:
+        if pixels.ndim == 2:  # a wide grey mode, kept grey through the resize
+            return _repeat(pixels[None, None], channels)
+        return pixels.transpose(2, 0, 1)[None]  # (1, 3, H, W)
     border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
     if border.mean() > 127:
         pixels = 255 - pixels
     return pixels[None, None]  # (1, 1, H, W)
 
 
-def _grayscale(img: Any, path: Path) -> Any:
-    """``img`` as a Pillow image of mode 'L', or 'F' in [0, 255] for wide modes."""
+def _convert(img: Any, path: Path, channels: int) -> Any:
+    """``img`` in mode 'L' (one channel) or 'RGB', or 'F' in [0, 255] for wide
+    modes, which stay grey until after the resize (see `_load_picture`)."""
     from PIL import Image
 
     if img.mode in _WIDE_MODES:
@@ -224,11 +246,12 @@ def _grayscale(img: Any, path: Path) -> Any:
         low, high = _value_range(img.mode, values)
         scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
         return Image.fromarray(np.clip(scaled, 0, 255).astype(np.float32), mode="F")
+    mode = "L" if channels == 1 else "RGB"
     if "A" in img.getbands() or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, "white")
-        return Image.alpha_composite(white, rgba).convert("L")
-    return img.convert("L")
+        return Image.alpha_composite(white, rgba).convert(mode)
+    return img.convert(mode)
 
 
 def _value_range(mode: str, values: np.ndarray) -> tuple[float, float]:

@@ -118,9 +118,15 @@ def crop_padding(config: TrainConfig, input_size: int) -> int:
 
 
 def make_transform(
-    config: TrainConfig, input_shape: tuple[int, int, int], mean: float, std: float
+    config: TrainConfig,
+    input_shape: tuple[int, int, int],
+    mean: float | list[float],
+    std: float | list[float],
 ) -> transforms.Compose | None:
     """The augmentation of ``config`` for normalised images, or None.
+
+    ``mean`` and ``std`` are the run's normalisation: one number, or one per
+    channel for colour data.
 
     The run normalises the whole data set before batching, so the crops see
     normalised images. torchvision's recipe (``RandomCrop(32, padding=4)``

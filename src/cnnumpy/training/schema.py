@@ -168,12 +168,8 @@ def _check_data(tree: Any, where: str) -> None:
         )
     ):
         _fail(where, "data/input_shape", "3 positive ints [C, H, W]", shape)
-    _real(
-        _entry(tree, where, "data/normalization/mean"), where, "data/normalization/mean"
-    )
-    std = _entry(tree, where, "data/normalization/std")
-    if _real(std, where, "data/normalization/std") <= 0:
-        _fail(where, "data/normalization/std", "> 0", std)
+    for stat in ("mean", "std"):
+        _check_stat(tree, where, f"data/normalization/{stat}", shape[0])
     config = tree.get("model", {}).get("config") if isinstance(tree, dict) else None
     if isinstance(config, dict):
         if len(names) != config.get("num_classes"):
@@ -186,6 +182,18 @@ def _check_data(tree: Any, where: str) -> None:
             raise CheckpointError(
                 f"{where}: input shape {shape} differs from the model's config {config}"
             )
+
+
+def _check_stat(tree: Any, where: str, key: str, channels: int) -> None:
+    """One number, or a list of one per channel (colour data); a std is > 0."""
+    value = _entry(tree, where, key)
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(value) != channels:
+        _fail(where, key, f"a number or a list of {channels} (one per channel)", value)
+    for i, v in enumerate(values):
+        name = f"{key}/{i}" if isinstance(value, list) else key
+        if _real(v, where, name) <= 0 and key.endswith("std"):
+            _fail(where, name, "> 0", v)
 
 
 def _check_optimizer(tree: Any, where: str) -> None:

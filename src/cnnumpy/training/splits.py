@@ -61,7 +61,11 @@ class RunData:
 def prepare_data(
     config: TrainConfig, progress: Callable[[int, int | None], None] | None
 ) -> RunData:
-    """Load, split off validation, normalize with the training part's statistics."""
+    """Load, split off validation, normalize with the training part's statistics.
+
+    Grey images get one mean and std; colour images one per channel (stored as
+    lists in the checkpoint), as is usual for CIFAR-10.
+    """
     train_full, test = cdata.load_dataset(
         config.dataset,
         data_dir=config.data_dir,
@@ -70,7 +74,8 @@ def prepare_data(
         progress=progress,
     )
     train_raw, val_raw = split_validation(train_full, config.val_fraction, config.seed)
-    mean, std = cdata.normalization_stats(train_raw)
+    per_channel = train_raw.images.shape[1] > 1
+    mean, std = cdata.normalization_stats(train_raw, per_channel=per_channel)
     dtype = np.dtype(config.dtype)
     train = train_raw.normalized(mean, std, dtype)
     val = None if val_raw is None else val_raw.normalized(mean, std, dtype)
@@ -91,7 +96,8 @@ def prepare_data(
             "dataset": config.dataset,
             "class_names": list(train.class_names),
             "input_shape": [C, H, W],
-            "normalization": {"mean": mean, "std": std},
+            # Lists, as the checkpoint's JSON gives them back (see run.py's resume).
+            "normalization": {"mean": _listed(mean), "std": _listed(std)},
             "sizes": {
                 "train": len(train),
                 "val": 0 if val is None else len(val),
@@ -99,3 +105,7 @@ def prepare_data(
             },
         },
     )
+
+
+def _listed(stat: float | tuple[float, ...]) -> float | list[float]:
+    return list(stat) if isinstance(stat, tuple) else stat

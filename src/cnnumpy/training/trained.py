@@ -9,6 +9,7 @@ Layout of the tree (arrays stored in the ``.npz``, the rest in its JSON)::
     config     the run's settings (model, dataset, seed, epochs, lr, ...)
     model      name, config (num_classes, in_channels, input_size), dtype, state
     data       dataset, class_names, input_shape, normalization {mean, std}
+               (numbers, or lists of one per channel for colour data)
     optimizer  name and state_dict (PyTorch's layout)
     scheduler  the learning-rate scheduler's state_dict, when there is one
     progress   epoch, batch, running sums and history (`cnnumpy.training.FitState`)
@@ -167,9 +168,9 @@ class TrainedModel:
     ----------
     model : nn.Sequential
     class_names : tuple of str
-    mean, std : float
+    mean, std : float or tuple of float
         Pixels are scaled to [0, 1], then ``(x - mean) / std``: statistics of
-        the training split.
+        the training split, one per channel (tuples) for colour data.
     input_shape : (C, H, W)
     dataset : str
         Name of the data set it was trained on.
@@ -179,8 +180,8 @@ class TrainedModel:
 
     model: nn.Sequential
     class_names: tuple[str, ...]
-    mean: float
-    std: float
+    mean: float | tuple[float, ...]
+    std: float | tuple[float, ...]
     input_shape: tuple[int, int, int]
     dataset: str
     checkpoint: dict[str, Any]
@@ -268,9 +269,14 @@ def load_trained(path: str | Path, impl: str = "im2col") -> TrainedModel:
     return TrainedModel(
         model=model,
         class_names=tuple(names),
-        mean=float(mean),
-        std=float(std),
+        mean=_stat(mean),
+        std=_stat(std),
         input_shape=(shape[0], shape[1], shape[2]),
         dataset=str(dataset),
         checkpoint=tree,
     )
+
+
+def _stat(value: Any) -> float | tuple[float, ...]:
+    """A checked normalization entry: a number, or a list of one per channel."""
+    return tuple(map(float, value)) if isinstance(value, list) else float(value)
