@@ -73,6 +73,11 @@ class Node:
             raise self.error(str(err)) from None
 
 
+def _f32(value: float) -> float:
+    """A float32 attribute as the shortest decimal that reads back to it (1e-05)."""
+    return float(str(np.float32(value)))
+
+
 def _param(array: np.ndarray) -> Parameter:
     return Parameter(np.ascontiguousarray(array, dtype=np.float32))
 
@@ -269,7 +274,7 @@ def _batch_norm(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     C = shape[1]
     if any(a.shape != (C,) for a in arrays):
         raise n.error(f"scale, bias, mean and variance must have shape ({C},)")
-    eps = float(n.attrs.get("epsilon", 1e-5))
+    eps = _f32(n.attrs.get("epsilon", 1e-5))
     momentum = round(1 - float(n.attrs.get("momentum", 0.9)), 6)
     cls = nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d
     m = n.build(lambda: cls(C, eps=eps, momentum=momentum))
@@ -325,7 +330,7 @@ def flatten_module(n: Node, shape: Shape, target: list[int | None]):
 
 def _activation(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     if n.op == "LeakyRelu":
-        return nn.LeakyReLU(float(n.attrs.get("alpha", 0.01))), shape
+        return nn.LeakyReLU(_f32(n.attrs.get("alpha", 0.01))), shape
     if n.op == "Gelu":
         approx = n.attrs.get("approximate", b"none")
         approx = (

@@ -25,6 +25,7 @@ import numpy as np
 from cnnumpy import nn
 from cnnumpy.functional.geometry import resolve_padding
 from cnnumpy.training import TrainedModel
+from cnnumpy.training.checkpoint import atomic_write_bytes
 from cnnumpy.validation import (
     check_choice,
     check_instance,
@@ -408,9 +409,7 @@ def export(
             "score per class (softmax for probabilities)."
         )
     onnx.checker.check_model(proto)
-    path = Path(path)
-    path.write_bytes(proto.SerializeToString())
-    return path
+    return atomic_write_bytes(path, proto.SerializeToString())
 
 
 def _check_shape(input_shape: object) -> tuple[int, ...]:

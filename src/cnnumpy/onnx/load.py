@@ -128,7 +128,7 @@ class _Walk:
         region, join = self.region(t, allowed)
         last = self.producer[join]
         if all(n.op_type in _FORMULA_OPS for n in region):
-            return self.formula(t, region, join), join
+            return self.formula(t, region, join)
         data = [i for i in last.input if i and i not in self.g.constants]
         if last.op_type != "Add" or len(data) != 2:
             raise ONNXError(
@@ -188,33 +188,46 @@ class _Walk:
             todo.extend(i for i in node.input if i)
         return found
 
-    def formula(self, t: str, region: list[Any], join: str) -> nn.Module:
-        """The activation a region of arithmetic computes, told by its values."""
+    def formula(self, t: str, region: list[Any], join: str) -> tuple[nn.Module, str]:
+        """The activation a region of arithmetic computes, told by its values.
+
+        The region may go on past the join by steps with scalar constants
+        (PyTorch's GELU ends with a ``Mul`` by 0.5).
+        """
         values = {t: _GRID}
-        with np.errstate(all="ignore"):
-            for node in region:
-                args = []
-                for name in node.input:
-                    value = values.get(name, self.g.constants.get(name))
-                    if value is None or (name not in values and value.size != 1):
-                        raise Node(node, self.g.constants).error(
-                            "arithmetic on a tensor that is not a scalar constant"
-                        )
-                    args.append(
-                        np.asarray(value, np.float64).reshape(-1)[0]
-                        if name not in values
-                        else value
-                    )
-                values[node.output[0]] = _apply(node.op_type, args)
-        y = values[join]
-        for name, (f, make) in _FORMULAS.items():
-            if np.allclose(y, f(_GRID), rtol=1e-6, atol=1e-6):
-                self.shapes[join] = self.shapes[t]
-                return make()
+        region = list(region)
+        for _ in range(4):
+            with np.errstate(all="ignore"):
+                for node in region:
+                    if node.output[0] not in values:
+                        values[node.output[0]] = self._apply(node, values)
+            for f, make in _FORMULAS.values():
+                if np.allclose(values[join], f(_GRID), rtol=1e-6, atol=1e-6):
+                    self.shapes[join] = self.shapes[t]
+                    return make(), join
+            users = self.users[join]
+            if len(users) != 1 or users[0].op_type not in _FORMULA_OPS:
+                break
+            region.append(users[0])
+            join = users[0].output[0]
         raise ONNXError(
             f"the arithmetic from tensor {t!r} to {join!r} is none of the "
             f"activations cnnumpy reads ({', '.join(_FORMULAS)})"
         )
+
+    def _apply(self, node: Any, values: dict[str, np.ndarray]) -> np.ndarray:
+        args = []
+        for name in node.input:
+            if name in values:
+                args.append(values[name])
+                continue
+            value = self.g.constants.get(name)
+            if value is None or value.size != 1:
+                raise Node(node, self.g.constants).error(
+                    "arithmetic on a tensor that is not a scalar constant"
+                )
+            args.append(float(value.reshape(())))
+        return _apply(node.op_type, args)
 
     # --- shape arithmetic ---------------------------------------------------------
     def shape_value(self, name: str, n: Node) -> list[int | None]:
