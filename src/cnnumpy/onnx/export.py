@@ -191,12 +191,6 @@ def _gelu(g: _Graph, approximate: str, x: str, path: str) -> str:
 
 
 def _batch_norm(g: _Graph, m: nn.BatchNorm2d, x: str, path: str, prefix: str) -> str:
-    if not m.track_running_stats:
-        raise ValueError(
-            f"cannot export {path or 'the model'}: a batch norm without running "
-            f"statistics normalises with each batch's own statistics even in "
-            f"evaluation, which no ONNX inference operator does"
-        )
     C = m.num_features
     weight = np.ones(C) if m.weight is None else m.weight.data
     bias = np.zeros(C) if m.bias is None else m.bias.data
@@ -236,6 +230,24 @@ _ELEMENTWISE: dict[type, Callable[[nn.Module], tuple[str, dict[str, Any]]]] = {
 }
 
 
+_EXPORTABLE = (
+    nn.Identity,
+    nn.Dropout,
+    nn.Conv2d,
+    nn.ConvTranspose2d,
+    nn.Linear,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.Flatten,
+    nn.SiLU,
+    nn.GELU,
+    *_ELEMENTWISE,
+)
+
+
 def _module(
     g: _Graph, m: nn.Module, x: str, value: np.ndarray, path: str
 ) -> tuple[str, np.ndarray]:
@@ -253,6 +265,17 @@ def _module(
         a, a_value = _module(g, m.body, x, value, f"{path}/body")
         b, b_value = _module(g, m.shortcut, x, value, f"{path}/shortcut")
         return g.node("Add", [a, b], path), a_value + b_value
+    if not isinstance(m, _EXPORTABLE):
+        raise TypeError(
+            f"cannot export {path.strip('/') or 'the model'}: {type(m).__name__} has "
+            f"no ONNX form here (see cnnumpy.onnx for the modules that do)"
+        )
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and not m.track_running_stats:
+        raise ValueError(
+            f"cannot export {path.strip('/') or 'the model'}: a batch norm without "
+            f"running statistics normalises with each batch's own statistics even "
+            f"in evaluation, which no ONNX inference operator does"
+        )
     y = m(value)
     if isinstance(m, (nn.Identity, nn.Dropout)):
         return x, y
@@ -274,13 +297,9 @@ def _module(
         return g.node("Mul", [x, g.node("Sigmoid", [x], path)], path), y
     if isinstance(m, nn.GELU):
         return _gelu(g, m.approximate, x, path), y
-    if type(m) in _ELEMENTWISE:
-        op, attrs = _ELEMENTWISE[type(m)](m)
-        return g.node(op, [x], path, **attrs), y
-    raise TypeError(
-        f"cannot export {path.strip('/') or 'the model'}: {type(m).__name__} has "
-        f"no ONNX form here (see cnnumpy.onnx for the modules that do)"
-    )
+    form = next(f for cls, f in _ELEMENTWISE.items() if isinstance(m, cls))
+    op, attrs = form(m)
+    return g.node(op, [x], path, **attrs), y
 
 
 def _normalization(g: _Graph, pixels: str, mean: float, std: float) -> str:
