@@ -155,27 +155,52 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(
             st.sampled_from(
-                ["conv", "same", "convT", "max", "avg", "adaptive", "bn", "act",
-                 "residual", "dropout", "identity"]
+                [
+                    "conv",
+                    "same",
+                    "convT",
+                    "max",
+                    "avg",
+                    "adaptive",
+                    "bn",
+                    "act",
+                    "residual",
+                    "dropout",
+                    "identity",
+                ]
             )
         )
         C, H = shape[0], shape[1]
         out = draw(st.integers(1, 4))
         if kind == "conv" and H >= 3:
-            k, s, p = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(0, 1))
+            k, s, p = (
+                draw(st.integers(1, 3)),
+                draw(st.integers(1, 2)),
+                draw(st.integers(0, 1)),
+            )
             d = draw(st.integers(1, 2)) if H >= 5 else 1
-            g = draw(st.sampled_from([g for g in (1, 2) if C % g == 0 and out % g == 0]))
-            layers.append(nn.Conv2d(C, out, k, s, p, d, g, draw(st.booleans()), rng=rng))
+            g = draw(
+                st.sampled_from([g for g in (1, 2) if C % g == 0 and out % g == 0])
+            )
+            layers.append(
+                nn.Conv2d(C, out, k, s, p, d, g, draw(st.booleans()), rng=rng)
+            )
             H = (H + 2 * p - d * (k - 1) - 1) // s + 1
             shape = (out, H, H)
         elif kind == "same":
-            layers.append(nn.Conv2d(C, out, draw(st.integers(1, 4)), padding="same", rng=rng))
+            layers.append(
+                nn.Conv2d(C, out, draw(st.integers(1, 4)), padding="same", rng=rng)
+            )
             shape = (out, H, H)
         elif kind == "convT" and H <= 12:
             k, s = draw(st.integers(1, 3)), draw(st.integers(1, 2))
             p = draw(st.integers(0, (k - 1) // 2))
             op = draw(st.integers(0, s - 1))
-            layers.append(nn.ConvTranspose2d(C, out, k, s, p, op, bias=draw(st.booleans()), rng=rng))
+            layers.append(
+                nn.ConvTranspose2d(
+                    C, out, k, s, p, op, bias=draw(st.booleans()), rng=rng
+                )
+            )
             shape = (out, (H - 1) * s - 2 * p + k + op, (H - 1) * s - 2 * p + k + op)
         elif kind in ("max", "avg") and H >= 3:
             k = draw(st.integers(2, 3))
@@ -192,7 +217,9 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
         elif kind == "act":
             layers.append(draw(activations()))
         elif kind == "residual":
-            body = nn.Sequential(nn.Conv2d(C, C, 3, padding=1, rng=rng), draw(activations()))
+            body = nn.Sequential(
+                nn.Conv2d(C, C, 3, padding=1, rng=rng), draw(activations())
+            )
             short = draw(st.sampled_from([None, nn.Conv2d(C, C, 1, rng=rng)]))
             layers.append(nn.Residual(body, short))
         elif kind == "dropout":
@@ -205,7 +232,9 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
     layers.append(draw(st.sampled_from([nn.BatchNorm1d(5), nn.Identity()])))
     layers.append(draw(activations()))
     layers.append(nn.Linear(5, 3, bias=draw(st.booleans()), rng=rng))
-    layers.append(draw(st.sampled_from([nn.Softmax(1), nn.LogSoftmax(-1), nn.Identity()])))
+    layers.append(
+        draw(st.sampled_from([nn.Softmax(1), nn.LogSoftmax(-1), nn.Identity()]))
+    )
     model = nn.Sequential(*layers)
     randomize_batch_norms(model, rng)
     return model, input_shape
@@ -213,14 +242,19 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
 
 def activations():
     return st.sampled_from(
-        [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.GELU, lambda: nn.GELU("tanh"),
-         lambda: nn.LeakyReLU(0.2)]
+        [
+            nn.ReLU,
+            nn.Tanh,
+            nn.Sigmoid,
+            nn.SiLU,
+            nn.GELU,
+            lambda: nn.GELU("tanh"),
+            lambda: nn.LeakyReLU(0.2),
+        ]
     ).map(lambda make: make())
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=networks(), opset=st.sampled_from(OPSETS), n=st.integers(1, 3))
 def test_random_networks_export_and_load_back(tmp_path_factory, net, opset, n):
     model, shape = net
@@ -373,10 +407,10 @@ def test_a_loaded_model_fine_tunes(tmp_path):
 
 
 def test_predict_and_export_on_the_command_line(tmp_path):
+    from PIL import Image
+
     from test_checkpoint_hostile import checkpoint_tree
     from test_cli_hostile import cnnumpy
-
-    from PIL import Image
 
     ckpt = save_checkpoint(tmp_path / "best.npz", checkpoint_tree())
     result = cnnumpy(["export", ckpt, tmp_path / "m.onnx", "--opset", "17"], tmp_path)
@@ -385,7 +419,9 @@ def test_predict_and_export_on_the_command_line(tmp_path):
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255
     Image.fromarray(digit).save(tmp_path / "digit.png")
-    by_onnx = cnnumpy(["predict", tmp_path / "m.onnx", tmp_path / "digit.png"], tmp_path)
+    by_onnx = cnnumpy(
+        ["predict", tmp_path / "m.onnx", tmp_path / "digit.png"], tmp_path
+    )
     by_ckpt = cnnumpy(["predict", ckpt, tmp_path / "digit.png"], tmp_path)
     assert by_onnx.returncode == 0, by_onnx.stderr
     assert by_onnx.stdout == by_ckpt.stdout != ""

@@ -209,3 +209,29 @@ def test_the_command_line_reports_one_line(tmp_path, lenet):
     (tmp_path / "t.onnx").write_text("not onnx")
     result = cnnumpy(["predict", tmp_path / "t.onnx", tmp_path / "d.png"], tmp_path)
     one_error_line(result, "not an ONNX model")
+
+
+def test_mutated_files_load_or_fail_with_onnx_error(tmp_path, lenet):
+    """Bit flips, truncations and field swaps of a real file: every one loads or
+    fails with ONNXError, never another exception."""
+    import random
+
+    rng = random.Random(17)
+    data = lenet.SerializeToString()
+    outcomes = {"ok": 0, "refused": 0}
+    for i in range(300):
+        out = bytearray(data)
+        if i % 3 == 0:
+            out = out[: rng.randrange(len(out))]
+        else:
+            for _ in range(rng.randint(1, 6)):
+                j = rng.randrange(len(out))
+                out[j] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"m{i}.onnx"
+        path.write_bytes(bytes(out))
+        try:
+            load(path)
+            outcomes["ok"] += 1
+        except ONNXError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0

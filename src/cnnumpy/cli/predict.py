@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnumpy import data
-from cnnumpy import onnx
+from cnnumpy import data, onnx
 from cnnumpy.cli._args import add_threads, positive_int, readable_file
 from cnnumpy.training import load_trained
 

@@ -36,8 +36,11 @@ class Node:
     def __init__(self, node: Any, constants: dict[str, np.ndarray]) -> None:
         self.node, self.constants = node, constants
         self.op = node.op_type
-        self.attrs = attributes(node)
-        self.name = repr(node.name or f"{node.op_type} -> {node.output[0]}")
+        self.name = repr(node.name or f"{node.op_type} -> {list(node.output)}")
+        try:
+            self.attrs = attributes(node)
+        except (TypeError, ValueError) as err:
+            raise self.error(f"unreadable attribute ({err})") from None
 
     def error(self, message: str) -> ONNXError:
         return ONNXError(f"node {self.name} ({self.op}): {message}")
@@ -55,16 +58,26 @@ class Node:
         return self.constants[inputs[i]]
 
     def ints(self, key: str, default: list[int]) -> list[int]:
-        return [int(v) for v in self.attrs.get(key, default)]
+        value = self.attrs.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise self.error(f"attribute {key!r} must be a list of ints, got {value!r}")
+        if any(abs(v) > 2**31 for v in value):
+            raise self.error(f"attribute {key!r} holds sizes out of range: {value}")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.attrs.get(key, default)
+        if not isinstance(value, (int, float)):
+            raise self.error(f"attribute {key!r} must be a number, got {value!r}")
+        return value
 
     def expect(self, key: str, allowed: tuple, default: Any) -> None:
         value = self.attrs.get(key, default)
         if isinstance(value, bytes):
             value = value.decode(errors="replace")
         if value not in allowed:
-            raise self.error(
-                f"{key}={value!r} is not supported (only {', '.join(map(repr, allowed))})"
-            )
+            only = ", ".join(map(repr, allowed))
+            raise self.error(f"{key}={value!r} is not supported (only {only})")
 
     def build(self, factory: Callable[[], nn.Module]) -> nn.Module:
         try:
@@ -119,7 +132,7 @@ def _conv(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     b = n.const(2, "bias", required=False)
     if w.ndim != 4:
         raise n.error(f"weight of shape {w.shape}: only 2-D convolutions are read")
-    group = int(n.attrs.get("group", 1))
+    group = int(n.number("group", 1))
     _kernel(n, w.shape[2:])
     padding = _pads(n, w.shape[2:])
     stride, dil = n.ints("strides", [1, 1]), n.ints("dilations", [1, 1])
@@ -161,7 +174,7 @@ def _conv_transpose(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
         raise n.error(f"weight of shape {w.shape}: only 2-D convolutions are read")
     if "output_shape" in n.attrs:
         raise n.error("output_shape is not supported (give pads and output_padding)")
-    group = int(n.attrs.get("group", 1))
+    group = int(n.number("group", 1))
     _kernel(n, w.shape[2:])
     padding = _pads(n, w.shape[2:])
     if padding == "same":
@@ -227,7 +240,7 @@ def _gemm(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
         n.expect("beta", (1.0,), 1.0)
     if w.ndim != 2:
         raise n.error(f"weight of shape {w.shape} is not a matrix")
-    return linear(n, shape, w if n.attrs.get("transB", 0) else w.T, c)
+    return linear(n, shape, w if n.number("transB", 0) else w.T, c)
 
 
 def _pool(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
@@ -274,8 +287,8 @@ def _batch_norm(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     C = shape[1]
     if any(a.shape != (C,) for a in arrays):
         raise n.error(f"scale, bias, mean and variance must have shape ({C},)")
-    eps = _f32(n.attrs.get("epsilon", 1e-5))
-    momentum = round(1 - float(n.attrs.get("momentum", 0.9)), 6)
+    eps = _f32(n.number("epsilon", 1e-5))
+    momentum = round(1 - float(n.number("momentum", 0.9)), 6)
     cls = nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d
     m = n.build(lambda: cls(C, eps=eps, momentum=momentum))
     m.weight, m.bias = _param(arrays[0]), _param(arrays[1])
@@ -285,7 +298,7 @@ def _batch_norm(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
 
 
 def _axis(n: Node, shape: Shape, default: int) -> int:
-    axis = int(n.attrs.get("axis", default))
+    axis = int(n.number("axis", default))
     if not -len(shape) <= axis < len(shape):
         raise n.error(f"axis={axis} out of range for a {len(shape)}-D input")
     return axis
@@ -330,7 +343,7 @@ def flatten_module(n: Node, shape: Shape, target: list[int | None]):
 
 def _activation(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     if n.op == "LeakyRelu":
-        return nn.LeakyReLU(_f32(n.attrs.get("alpha", 0.01))), shape
+        return nn.LeakyReLU(_f32(n.number("alpha", 0.01))), shape
     if n.op == "Gelu":
         approx = n.attrs.get("approximate", b"none")
         approx = (

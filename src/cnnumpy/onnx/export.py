@@ -212,7 +212,7 @@ def _flatten(
     if (start, end) == (1, ndim - 1):
         return g.node("Flatten", [x], path, axis=1)
     # A batch axis left alone is copied (0); one merged with others is -1.
-    target = [0] + list(shape[1:start]) if start > 0 else []
+    target = [0, *shape[1:start]] if start > 0 else []
     target.append(-1 if start == 0 else math.prod(shape[start : end + 1]))
     target += list(shape[end + 1 :])
     return g.node(

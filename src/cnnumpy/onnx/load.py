@@ -93,6 +93,18 @@ class _Walk:
             raise n.error(f"reads {t!r} where cnnumpy expects the layer's input first")
         shape = self.shapes[t]
         out = node.output[0]
+        try:
+            module, new, out = self._convert(n, shape, out)
+        except ONNXError:
+            raise
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError) as err:
+            # Fields of unexpected types or sizes that no check above foresaw.
+            raise n.error(f"malformed ({type(err).__name__}: {err})") from None
+        self.shapes[out] = new
+        return module, out
+
+    def _convert(self, n: Node, shape: Shape, out: str) -> tuple[Any, Shape, str]:
+        node = n.node
         if n.op == "Identity":
             module, new = None, shape
         elif n.op == "Reshape":
@@ -103,8 +115,7 @@ class _Walk:
             module, new = CONVERTERS[n.op](n, shape)
         else:
             raise n.error(f"{n.op} is read only as part of a known pattern here")
-        self.shapes[out] = new
-        return module, out
+        return module, new, out
 
     def matmul(self, n: Node, shape: Shape) -> tuple[nn.Module, Shape, str]:
         """MatMul by a constant (in, out) matrix, and an Add of a bias after it."""
@@ -266,7 +277,9 @@ def _shape_op(s: Node, x: Any, args: list[Any]) -> Any:
             raise ValueError("axis must be 0")
         return [x[i] for i in args[0]] if isinstance(args[0], list) else x[args[0]]
     if s.op == "Unsqueeze":
-        return [x] if not isinstance(x, list) else [x]
+        if isinstance(x, list):
+            raise ValueError("only a scalar is unsqueezed")
+        return [x]
     if s.op == "Squeeze":
         return x[0] if isinstance(x, list) and len(x) == 1 else x
     if s.op == "Concat":
@@ -335,10 +348,16 @@ def _normalization(walk: _Walk) -> tuple[str, float | None, float | None]:
 def _walk(path: str | os.PathLike) -> tuple[Graph, nn.Sequential, Any, Any, Shape]:
     check_path(path, "path")
     graph = read_graph(path)
-    walk = _Walk(graph)
-    start, mean, std = _normalization(walk)
-    walk.shapes[start] = (None, *graph.input_shape[1:])
-    model = nn.Sequential(*walk.chain(start, graph.output))
+    try:
+        walk = _Walk(graph)
+        start, mean, std = _normalization(walk)
+        walk.shapes[start] = (None, *graph.input_shape[1:])
+        model = nn.Sequential(*walk.chain(start, graph.output))
+    except ONNXError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError) as err:
+        # What the node-level checks did not foresee still ends as one line.
+        raise ONNXError(f"malformed graph ({type(err).__name__}: {err})") from None
     return graph, model.eval(), mean, std, walk.shapes[graph.output]
 
 

@@ -23,13 +23,13 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "MAX_TENSOR_ELEMENTS",
-    "ONNXError",
     "Graph",
+    "ONNXError",
     "read_graph",
 ]
 
 MAX_FILE_BYTES = 2**30
-MAX_NODES = 10_000
+MAX_NODES = 4096
 # cnnumpy.models.registry.MAX_PARAMETERS: the largest model cnnumpy builds.
 MAX_TENSOR_ELEMENTS = 2**26
 MIN_OPSET = 13  # Softmax along one axis, Unsqueeze's axes as an input
@@ -202,9 +202,8 @@ def _constant(node: Any) -> np.ndarray:
 
 def _check_node(node: Any) -> None:
     if node.domain not in ("", "ai.onnx"):
-        raise ONNXError(
-            f"node {_name(node)}: operator {node.domain}.{node.op_type} is not supported"
-        )
+        op = f"{node.domain}.{node.op_type}"
+        raise ONNXError(f"node {_name(node)}: operator {op} is not supported")
     allowed = OPERATORS.get(node.op_type)
     if allowed is None:
         raise ONNXError(
