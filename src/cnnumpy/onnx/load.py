@@ -14,7 +14,6 @@ the shapes the walk knows, with a symbol for the batch axis.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnnumpy import nn
+from cnnumpy.onnx.arithmetic import FORMULAS, GRID, apply, shape_op
 from cnnumpy.onnx.convert import CONVERTERS, Node, Shape, flatten_module, linear
 from cnnumpy.onnx.read import Graph, ONNXError, read_graph
 from cnnumpy.training import TrainedModel
@@ -32,18 +32,6 @@ __all__ = ["load", "load_trained"]
 
 _SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast"}
 _FORMULA_OPS = {"Add", "Sub", "Mul", "Div", "Pow", "Erf", "Tanh", "Sigmoid"}
-_GRID = np.linspace(-6.0, 6.0, 481)
-_FORMULAS = {
-    "SiLU": (lambda x: x / (1 + np.exp(-x)), nn.SiLU),
-    "GELU": (lambda x: x * 0.5 * (1 + _erf(x / math.sqrt(2))), lambda: nn.GELU()),
-    "GELU (tanh)": (
-        lambda x: (
-            0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-        ),
-        lambda: nn.GELU("tanh"),
-    ),
-}
-_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 class _Walk:
@@ -205,15 +193,15 @@ class _Walk:
         The region may go on past the join by steps with scalar constants
         (PyTorch's GELU ends with a ``Mul`` by 0.5).
         """
-        values = {t: _GRID}
+        values = {t: GRID}
         region = list(region)
         for _ in range(4):
             with np.errstate(all="ignore"):
                 for node in region:
                     if node.output[0] not in values:
                         values[node.output[0]] = self._apply(node, values)
-            for f, make in _FORMULAS.values():
-                if np.allclose(values[join], f(_GRID), rtol=1e-6, atol=1e-6):
+            for f, make in FORMULAS.values():
+                if np.allclose(values[join], f(GRID), rtol=1e-6, atol=1e-6):
                     self.shapes[join] = self.shapes[t]
                     return make(), join
             users = self.users[join]
@@ -223,7 +211,7 @@ class _Walk:
             join = users[0].output[0]
         raise ONNXError(
             f"the arithmetic from tensor {t!r} to {join!r} is none of the "
-            f"activations cnnumpy reads ({', '.join(_FORMULAS)})"
+            f"activations cnnumpy reads ({', '.join(FORMULAS)})"
         )
 
     def _apply(self, node: Any, values: dict[str, np.ndarray]) -> np.ndarray:
@@ -238,7 +226,7 @@ class _Walk:
                     "arithmetic on a tensor that is not a scalar constant"
                 )
             args.append(float(value.reshape(())))
-        return _apply(node.op_type, args)
+        return apply(node.op_type, args)
 
     # --- shape arithmetic ---------------------------------------------------------
     def shape_value(self, name: str, n: Node) -> list[int | None]:
@@ -264,55 +252,9 @@ class _Walk:
             return dims[s.attrs.get("start", 0) : s.attrs.get("end", len(dims))]
         x = self.symbolic(node.input[0], n)
         try:
-            return _shape_op(s, x, args)
+            return shape_op(s, x, args)
         except (TypeError, IndexError, ValueError) as err:
             raise s.error(f"cannot evaluate it on shapes ({err})") from None
-
-
-def _shape_op(s: Node, x: Any, args: list[Any]) -> Any:
-    if s.op == "Cast":
-        return x
-    if s.op == "Gather":
-        if s.attrs.get("axis", 0) != 0:
-            raise ValueError("axis must be 0")
-        return [x[i] for i in args[0]] if isinstance(args[0], list) else x[args[0]]
-    if s.op == "Unsqueeze":
-        if isinstance(x, list):
-            raise ValueError("only a scalar is unsqueezed")
-        return [x]
-    if s.op == "Squeeze":
-        return x[0] if isinstance(x, list) and len(x) == 1 else x
-    if s.op == "Concat":
-        return [
-            v
-            for part in (x, *args)
-            for v in (part if isinstance(part, list) else [part])
-        ]
-    if s.op == "Slice":
-        starts, ends = args[0][0], args[1][0]
-        step = args[3][0] if len(args) > 3 else 1
-        return x[starts:ends:step]
-    if s.op in ("Mul", "Div") and None not in (x, args[0]):
-        a, b = x, args[0]
-        return a * b if s.op == "Mul" else a // b
-    raise ValueError(f"{s.op} of {x} and {args}")
-
-
-def _apply(op: str, a: list[Any]) -> Any:
-    if op == "Erf":
-        return _erf(a[0])
-    if op == "Tanh":
-        return np.tanh(a[0])
-    if op == "Sigmoid":
-        return 1 / (1 + np.exp(-a[0]))
-    ops = {
-        "Add": np.add,
-        "Sub": np.subtract,
-        "Mul": np.multiply,
-        "Div": np.divide,
-        "Pow": np.power,
-    }
-    return ops[op](a[0], a[1])
 
 
 def _normalization(walk: _Walk) -> tuple[str, float | None, float | None]:
