@@ -46,3 +46,17 @@ def test_bad_flag_names_the_flag(flag):
     done = run_script(flag, "0")
     assert done.returncode != 0
     assert f"{flag} must be >= 1, got 0" in done.stderr
+
+
+def test_onnx_speed_runs_on_a_tiny_setting():
+    pytest.importorskip("onnxruntime")
+    script = SCRIPT.parent / "onnx_speed.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rounds", "1", "--repeats", "2",
+         "--large-batch", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| lenet5 | 1 |" in done.stdout and "| resnet20 | 4 |" in done.stdout
