@@ -425,3 +425,17 @@ def test_predict_and_export_on_the_command_line(tmp_path):
     by_ckpt = cnnumpy(["predict", ckpt, tmp_path / "digit.png"], tmp_path)
     assert by_onnx.returncode == 0, by_onnx.stderr
     assert by_onnx.stdout == by_ckpt.stdout != ""
+
+
+def test_a_foreign_classifier_takes_pixels_scaled_to_one(tmp_path):
+    torch.manual_seed(0)
+    model = TorchLeNet().eval()
+    trained = load_onnx_trained(
+        torch_export(model, (1, 28, 28), tmp_path / "m.onnx", 18)
+    )
+    assert trained.class_names == tuple(str(i) for i in range(10))
+    assert (trained.mean, trained.std, trained.input_shape) == (0.0, 1.0, (1, 28, 28))
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 1, 28, 28), np.uint8)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(pixels.astype(np.float32) / 255))
+    assert_close(trained.predict_proba(pixels), torch.softmax(logits, 1).numpy())

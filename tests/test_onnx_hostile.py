@@ -211,27 +211,69 @@ def test_the_command_line_reports_one_line(tmp_path, lenet):
     one_error_line(result, "not an ONNX model")
 
 
-def test_mutated_files_load_or_fail_with_onnx_error(tmp_path, lenet):
-    """Bit flips, truncations and field swaps of a real file: every one loads or
-    fails with ONNXError, never another exception."""
-    import random
+READER = """
+import json, resource, sys, traceback
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from cnnumpy.onnx import ONNXError, load
+for line in sys.stdin:
+    path = json.loads(line)
+    try:
+        load(path)
+        outcome = "ok"
+    except ONNXError:
+        outcome = "typed"
+    except BaseException as err:
+        tail = " / ".join(traceback.format_exc().splitlines()[-3:])
+        outcome = f"{type(err).__name__}: {err!s:.200} | {tail}"
+    print(json.dumps([path, outcome]), flush=True)
+"""
+# As in test_fuzz.py: Python, NumPy, onnx's protobuf and the project fit well
+# under it; a reader that trusted a declared size of gigabytes would hit it.
+ADDRESS_SPACE = 768 * 2**20
 
+
+def test_mutated_files_load_or_fail_with_onnx_error(tmp_path, lenet):
+    """Bit flips, truncations and insertions of real files, read under a memory
+    cap: each loads or fails with ONNXError, never another exception."""
+    import json
+    import random
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")  # POSIX only
+    del resource
     rng = random.Random(17)
-    data = lenet.SerializeToString()
-    outcomes = {"ok": 0, "refused": 0}
-    for i in range(300):
-        out = bytearray(data)
-        if i % 3 == 0:
+    resnet = models.resnet8(rng=np.random.default_rng(0))
+    sources = [
+        lenet.SerializeToString(),
+        export(resnet, tmp_path / "r.onnx", (1, 12, 12), opset=17).read_bytes(),
+    ]
+    paths = []
+    for i in range(400):
+        out = bytearray(sources[i % 2])
+        if i % 4 == 0:
             out = out[: rng.randrange(len(out))]
+        elif i % 4 == 1:
+            j = rng.randrange(len(out))
+            out[j:j] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 9)))
         else:
             for _ in range(rng.randint(1, 6)):
                 j = rng.randrange(len(out))
                 out[j] ^= 1 << rng.randrange(8)
         path = tmp_path / f"m{i}.onnx"
         path.write_bytes(bytes(out))
-        try:
-            load(path)
-            outcomes["ok"] += 1
-        except ONNXError:
-            outcomes["refused"] += 1
-    assert outcomes["refused"] > 0
+        paths.append(str(path))
+    proc = subprocess.run(
+        [sys.executable, "-c", READER, str(ADDRESS_SPACE)],
+        input="".join(json.dumps(p) + "\n" for p in paths),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcomes = dict(json.loads(line) for line in proc.stdout.splitlines())
+    assert len(outcomes) == len(paths), proc.stderr[-2000:]
+    bad = {p: o for p, o in outcomes.items() if o not in ("ok", "typed")}
+    assert not bad, f"{len(bad)} mutations escaped ONNXError: {bad}"
+    assert sum(o == "typed" for o in outcomes.values()) > len(paths) // 4
