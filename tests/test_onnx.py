@@ -439,3 +439,25 @@ def test_a_foreign_classifier_takes_pixels_scaled_to_one(tmp_path):
     with torch.no_grad():
         logits = model(torch.from_numpy(pixels.astype(np.float32) / 255))
     assert_close(trained.predict_proba(pixels), torch.softmax(logits, 1).numpy())
+
+
+def test_linear_and_batch_norm_over_a_sequence_axis(tmp_path):
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(5, 4, rng=rng), nn.GELU())
+    randomize_batch_norms(model, rng)
+    path = export(model, tmp_path / "m.onnx", (3, 5))
+    assert "MatMul" in {n.op_type for n in onnx.load(path).graph.node}
+    model.eval()
+    x = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    assert_close(run_ort(path, x), model(x))
+    loaded = load(path)
+    assert same_weights(model, loaded) and isinstance(loaded[0], nn.BatchNorm1d)
+    assert_close(loaded(x), model(x))
+
+
+def test_a_float64_model_is_exported_in_float32(tmp_path):
+    model = models.lenet5(rng=np.random.default_rng(0), dtype=np.float64).eval()
+    path = export(model, tmp_path / "m.onnx", (1, 28, 28))
+    x = np.random.default_rng(1).normal(size=(2, 1, 28, 28))
+    assert_close(run_ort(path, x.astype(np.float32)), model(x))
+    assert load(path)[0].weight.dtype == np.float32

@@ -200,6 +200,28 @@ def _constant(node: Any) -> np.ndarray:
     return np.array(a.floats if a.name == "value_floats" else a.ints)
 
 
+def _foldable(node: Any, constants: dict[str, np.ndarray]) -> bool:
+    """An Identity or Transpose of a constant (a shared or transposed weight)."""
+    return (
+        node.op_type in ("Identity", "Transpose")
+        and len(node.input) == 1
+        and node.input[0] in constants
+    )
+
+
+def _fold(node: Any, constants: dict[str, np.ndarray]) -> np.ndarray:
+    value = constants[node.input[0]]
+    if node.op_type == "Identity":
+        return value
+    perm = [list(a.ints) for a in node.attribute if a.name == "perm"]
+    perm = perm[0] if perm else list(reversed(range(value.ndim)))
+    if sorted(perm) != list(range(value.ndim)):
+        raise ONNXError(
+            f"node {_name(node)}: perm={perm} is no permutation of {value.ndim} axes"
+        )
+    return np.ascontiguousarray(value.transpose(perm))
+
+
 def _check_node(node: Any) -> None:
     if node.domain not in ("", "ai.onnx"):
         op = f"{node.domain}.{node.op_type}"
@@ -298,14 +320,19 @@ def read_graph(path: str | os.PathLike) -> Graph:
             f"{[v.name for v in inputs]} and {[v.name for v in g.output]}"
         )
     nodes = _sorted(list(g.node), {inputs[0].name, *constants})
+    kept = []
     for node in nodes:
         if node.op_type == "Constant":
             constants[node.output[0]] = _constant(node)
+        elif _foldable(node, constants):
+            constants[node.output[0]] = _fold(node, constants)
+        else:
+            kept.append(node)
     produced = {out for node in nodes for out in node.output}
     if g.output[0].name not in produced | {inputs[0].name}:
         raise ONNXError(f"the graph's output {g.output[0].name!r} is never produced")
     return Graph(
-        nodes=[n for n in nodes if n.op_type != "Constant"],
+        nodes=kept,
         constants=constants,
         input=inputs[0].name,
         output=g.output[0].name,
