@@ -218,7 +218,7 @@ def linear(n: Node, shape: Shape, weight: np.ndarray, bias: np.ndarray | None):
     if shape[-1] != in_f:
         raise n.error(f"weight takes {in_f} features, the input has {shape[-1]}")
     if bias is not None:
-        if bias.size != out_f or bias.ndim > 2:
+        if bias.shape not in ((out_f,), (1, out_f)):
             raise n.error(f"bias of shape {bias.shape} for {out_f} outputs")
         bias = bias.reshape(out_f)
     m = n.build(

@@ -152,8 +152,9 @@ def adaptive(
     if (out_h, out_w) == (1, 1):
         return g.node("GlobalAveragePool", [x], path)
     if H % out_h or W % out_w:
+        where = path.strip("/") or "the model"
         raise ValueError(
-            f"cannot export {path or 'the model'}: AdaptiveAvgPool2d from {H}x{W} "
+            f"cannot export {where}: AdaptiveAvgPool2d from {H}x{W} "
             f"to {out_h}x{out_w} has windows of different sizes, which no ONNX "
             f"pooling computes (export with an input size divisible by the output)"
         )
