@@ -277,3 +277,23 @@ def test_mutated_files_load_or_fail_with_onnx_error(tmp_path, lenet):
     bad = {p: o for p, o in outcomes.items() if o not in ("ok", "typed")}
     assert not bad, f"{len(bad)} mutations escaped ONNXError: {bad}"
     assert sum(o == "typed" for o in outcomes.values()) > len(paths) // 4
+
+
+def test_without_onnx_the_command_says_what_to_install(tmp_path, lenet):
+    import subprocess
+    import sys
+
+    save(lenet, tmp_path / "m.onnx")
+    code = (
+        "import sys\nsys.modules['onnx'] = None\n"
+        "from cnnumpy.cli import main\n"
+        f"sys.exit(main(['predict', {str(tmp_path / 'm.onnx')!r}, "
+        f"{str(tmp_path / 'm.onnx')!r}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cnnumpy: error: ONNX files need onnx: pip install 'cnnumpy[onnx]'\n"
+    )

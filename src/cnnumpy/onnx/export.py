@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from cnnumpy import nn
 from cnnumpy.onnx import nodes
 from cnnumpy.onnx.nodes import ELEMENTWISE, Graph
+from cnnumpy.onnx.read import import_onnx
 from cnnumpy.training import TrainedModel
 from cnnumpy.training.checkpoint import atomic_write_bytes
 from cnnumpy.validation import (
@@ -183,7 +183,7 @@ def export(
             f"`input_shape` must be the trained model's {trained.input_shape}, "
             f"got {shape}"
         )
-    onnx = _import_onnx()
+    onnx = import_onnx()
     g = Graph(opset)
     net = model.model if trained is not None else model
     dtype = next(iter(net.parameters()), None)
@@ -254,13 +254,3 @@ def _check_shape(input_shape: object) -> tuple[int, ...]:
     return tuple(
         check_int(s, f"input_shape[{i}]", minimum=1) for i, s in enumerate(input_shape)
     )
-
-
-def _import_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as err:
-        raise ImportError(
-            "ONNX export needs onnx: pip install 'cnnumpy[onnx]'"
-        ) from err
-    return onnx

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_TENSOR_ELEMENTS",
     "Graph",
     "ONNXError",
+    "import_onnx",
     "read_graph",
 ]
 
@@ -126,7 +127,17 @@ def _name(node: Any) -> str:
     return repr(node.name or f"{node.op_type} -> {', '.join(node.output)}")
 
 
+def import_onnx() -> Any:
+    """The onnx package, or an ImportError that says how to install it."""
+    try:
+        import onnx
+    except ImportError as err:
+        raise ImportError("ONNX files need onnx: pip install 'cnnumpy[onnx]'") from err
+    return onnx
+
+
 def _parse(path: str | os.PathLike) -> Any:
+    import_onnx()
     from google.protobuf.message import DecodeError
     from onnx import ModelProto
 
