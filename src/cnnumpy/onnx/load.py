@@ -313,7 +313,7 @@ def load(path: str | Path) -> nn.Sequential:
     ``Tanh``, ``Sigmoid``, ``Gelu`` (or its formula), SiLU as ``x *
     Sigmoid(x)``, ``Softmax``, ``LogSoftmax``, ``Dropout``, ``Flatten``,
     ``Reshape`` (a flatten, with its shape arithmetic), ``Identity``,
-    ``Constant``, residual ``Add``\\s; weights are initializers.
+    ``Constant`` and the residual ``Add``; weights are initializers.
 
     Parameters
     ----------
