@@ -274,6 +274,19 @@ def _global_pool(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     return nn.AdaptiveAvgPool2d(1), (*shape[:2], 1, 1)
 
 
+def _reduce_mean(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
+    """A mean over H and W: global average pooling (and a flatten, without keepdims)."""
+    _rank(n, shape, (4,))
+    axes = n.const(1, "axes", required=False)
+    axes = n.ints("axes", []) if axes is None else [int(a) for a in axes.reshape(-1)]
+    if sorted(a % 4 for a in axes) != [2, 3]:
+        raise n.error(f"axes={axes}: only the mean over H and W (2, 3) is read")
+    pool = nn.AdaptiveAvgPool2d(1)
+    if n.number("keepdims", 1):
+        return pool, (*shape[:2], 1, 1)
+    return nn.Sequential(pool, nn.Flatten()), shape[:2]
+
+
 def _batch_norm(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     _rank(n, shape, (2, 3, 4))
     n.expect("training_mode", (0,), 0)
@@ -375,6 +388,7 @@ CONVERTERS: dict[str, Callable[[Node, Shape], tuple[nn.Module, Shape]]] = {
     "MaxPool": _pool,
     "AveragePool": _pool,
     "GlobalAveragePool": _global_pool,
+    "ReduceMean": _reduce_mean,
     "BatchNormalization": _batch_norm,
     "Flatten": _flatten,
     "Dropout": _dropout,

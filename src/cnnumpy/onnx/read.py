@@ -56,6 +56,7 @@ OPERATORS: dict[str, frozenset[str]] = {
         "AveragePool": "auto_pad ceil_mode count_include_pad dilations "
         "kernel_shape pads strides",
         "GlobalAveragePool": "",
+        "ReduceMean": "axes keepdims noop_with_empty_axes",
         "Relu": "",
         "LeakyRelu": "alpha",
         "Tanh": "",
