@@ -140,3 +140,12 @@ def test_torch_twin_has_resnet20s_names_and_outputs(monkeypatch):
     model.train()
     y = twin(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(model(x), y, rtol=1e-10, atol=1e-12)
+
+
+def test_onnx_speed_runs_on_a_tiny_setting():
+    pytest.importorskip("onnxruntime")
+    done = run_script(
+        "onnx_speed.py", "--rounds", "1", "--repeats", "2", "--large-batch", "4"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| lenet5 | 1 |" in done.stdout and "| resnet20 | 4 |" in done.stdout

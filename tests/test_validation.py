@@ -1062,6 +1062,7 @@ NOT_IN_TABLE = {
     "CIFARError",
     "DownloadError",
     "IDXError",
+    "ONNXError",
     "RunLockedError",
     # No arguments.
     "Callback",
@@ -1078,11 +1079,47 @@ NO_ROW = {
 }
 
 
+def _onnx_entries() -> dict[str, Entry]:
+    from cnnumpy import onnx
+
+    return {
+        "export": Entry(
+            onnx.export,
+            lambda tmp: {
+                "model": _model(),
+                "path": tmp / "m.onnx",
+                "input_shape": (1, 28, 28),
+            },
+            {
+                "model": (Bad("lenet5", "'lenet5'"), NO_VALUE),
+                "path": (3, PATH_VALUE),
+                "input_shape": (
+                    Bad("1x28x28", "'1x28x28'"),
+                    Bad((1, 0, 28), "0", "input_shape[1]"),
+                ),
+                "opset": ("18", 12),
+            },
+        ),
+        "load": Entry(
+            onnx.load, lambda tmp: {"path": tmp / "m.onnx"}, {"path": (3, PATH_VALUE)}
+        ),
+        "load_trained": Entry(
+            onnx.load_trained,
+            lambda tmp: {"path": tmp / "m.onnx"},
+            {"path": (None, PATH_VALUE)},
+        ),
+    }
+
+
 def _entries() -> dict[str, Entry]:
     entries = dict(ENTRIES)
     try:
         entries.update(_plot_entries())
     except ImportError:  # matplotlib is the ``plot`` extra
+        pass
+    try:
+        entries.update(_onnx_entries())
+    except ImportError:  # onnx is the ``onnx`` extra
         pass
     return entries
 
@@ -1119,7 +1156,14 @@ def _public_callables() -> dict[str, Callable[..., Any]]:
     from cnnumpy.training import plots
 
     found = {}
-    for module in (nn, optim, data, transforms, models, training, plots, look, cnnumpy):
+    public = [nn, optim, data, transforms, models, training, plots, look, cnnumpy]
+    try:
+        from cnnumpy import onnx
+
+        public.append(onnx)
+    except ImportError:  # onnx is the ``onnx`` extra
+        pass
+    for module in public:
         for name in module.__all__:
             obj = getattr(module, name)
             if callable(obj) and not inspect.ismodule(obj):
@@ -1146,8 +1190,9 @@ def test_every_argument_has_a_row(key):
     assert set(entry.bad) == args, f"{key}: rows {sorted(entry.bad)} for {sorted(args)}"
 
 
-def test_every_plot_argument_has_a_row():
+def test_every_plot_and_onnx_argument_has_a_row():
     pytest.importorskip("matplotlib")
-    for key, entry in _plot_entries().items():
+    pytest.importorskip("onnx")
+    for key, entry in (_plot_entries() | _onnx_entries()).items():
         args = set(inspect.signature(entry.func).parameters)
         assert set(entry.bad) == args, key

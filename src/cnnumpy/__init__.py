@@ -22,6 +22,7 @@ __all__ = [
     "get_num_threads",
     "models",
     "nn",
+    "onnx",
     "optim",
     "reference",
     "set_num_threads",

@@ -4,6 +4,7 @@
     cnnumpy train [--model lenet5] [--dataset mnist-sample] [--epochs 5] ...
     cnnumpy evaluate runs/.../best.npz
     cnnumpy predict runs/.../best.npz digit.png
+    cnnumpy export runs/.../best.npz model.onnx
     cnnumpy summary --model lenet5
     cnnumpy explain im2col --input 1,3,4,4 --kernel 2,3,2,2
 
@@ -34,6 +35,7 @@ from cnnumpy.cli._args import EXIT_INTERRUPTED, PROG, Parser
 from cnnumpy.cli._ranks import fail, parse_once
 from cnnumpy.cli.evaluate import add_evaluate
 from cnnumpy.cli.explain import add_explain
+from cnnumpy.cli.export import add_export
 from cnnumpy.cli.inspect import add_inspect
 from cnnumpy.cli.predict import add_predict
 from cnnumpy.cli.summary import add_summary
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(commands)
     add_evaluate(commands)
     add_predict(commands)
+    add_export(commands)
     add_summary(commands)
     add_explain(commands)
     add_inspect(commands)
