@@ -629,16 +629,22 @@ def test_ranges_cover_evenly():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("block_bytes", [1, 2000, 1 << 30])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"padding": 1, "groups": 2, "stride": (1, 2)},
+        {"padding": 2, "groups": 1, "stride": (2, 1), "dilation": (2, 1)},
+    ],
+)
 def test_conv2d_blocks_of_any_size_match_torch(
-    split_everything, monkeypatch, dtype, block_bytes
+    split_everything, monkeypatch, dtype, block_bytes, kwargs
 ):
-    """Blocks of one output position, of part of a row, of whole rows."""
+    """Blocks of one output position (or row), of part of a row, of whole rows."""
     from cnnumpy.functional import conv
 
     monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(8)
     x = rand(rng, (3, 4, 10, 9), dtype)
-    w = rand(rng, (6, 2, 3, 3), dtype)
+    w = rand(rng, (6, 4 // kwargs["groups"], 3, 3), dtype)
     b = rand(rng, (6,), dtype)
-    kwargs = {"padding": 1, "groups": 2, "stride": (1, 2)}
     assert_conv2d_matches_torch(rng, x, w, b, kwargs)
