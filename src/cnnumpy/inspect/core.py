@@ -1,9 +1,10 @@
 """What a trained network computes on an image: feature maps, saliency, Grad-CAM.
 
-Everything here is NumPy: a forward pass layer by layer, keeping the outputs
-of interest, and a backward pass from a one-hot gradient of the chosen class's
-logit. The model is put in evaluation mode for the pass and its parameters'
-gradients are put back as they were: inspecting a model changes nothing in it.
+Everything here is NumPy: the model's forward pass, keeping the outputs of
+the layers of interest at any depth (`cnnumpy.inspect.layers`), and its
+backward pass from a one-hot gradient of the chosen class's logit. The model
+is put in evaluation mode for the pass and its parameters' gradients are put
+back as they were: inspecting a model changes nothing in it.
 """
 
 from __future__ import annotations
@@ -186,16 +187,11 @@ def grad_cam(
         Normalized images, in the model's dtype.
     layer : str, optional
         The layer whose output is ``A``, by its path in
-        ``model.named_modules()`` (``'conv2'``, ``'layer3.0'``,
-        ``'layer3.0.residual.body.conv2'``). If None, the last Conv2d (its
-        output before the activation that follows it), or, when that
-        convolution is inside a residual block, the last block's output: the
-        sum and the ReLU after it, which pytorch-grad-cam takes for ResNets
-        (``model.layer4[-1]``). The maps the classifier reads through global
-        average pooling, where Grad-CAM is the class activation map of Zhou et
-        al. (2016); the last convolution of the block would leave out the
-        shortcut, and in resnet8 the last convolution to run is the 1x1
-        projection of the shortcut.
+        ``model.named_modules()``: ``'conv2'``, ``'layer3.0'``,
+        ``'layer3.0.residual.body.conv2'``. If None, the last Conv2d (its
+        output before the activation that follows it); or, when that
+        convolution is inside a residual block, the last block's output, the
+        ReLU of its sum (see Notes).
     target : int, optional
         The class explained; each image's top class if None.
 
@@ -211,6 +207,15 @@ def grad_cam(
     TypeError, ValueError
         As :func:`saliency`; ``layer`` not the name of a layer that runs once
         with a 4-D output.
+
+    Notes
+    -----
+    In a ResNet the default is the last block's output, as pytorch-grad-cam
+    takes ``model.layer4[-1]``: the maps the global average pooling reads, on
+    which Grad-CAM is the class activation map of Zhou et al. (2016), the
+    class's weights in the last layer times the maps. The last convolution in
+    the block would leave out the shortcut's share, and in resnet8 the last
+    convolution to run is the shortcut's 1x1 projection.
     """
     model, x = _check_model_input(model, x)
     layers = {name: m for name, m in model.named_modules() if name}
