@@ -142,17 +142,20 @@ def test_saliency_equals_central_differences(trained, digits, name):
 
 
 def torch_grad_cam(
-    twin: torch.nn.Sequential, x: np.ndarray, split: int = 4
+    twin: torch.nn.Module, x: np.ndarray, layer: torch.nn.Module
 ) -> np.ndarray:
-    """Grad-CAM on the output of ``twin[split - 1]`` (conv2 by default) by
-    autograd, upsampled as cnnumpy does."""
-    head, tail = twin[:split], twin[split:]
-    maps = head(torch.from_numpy(x))
-    maps.retain_grad()
-    logits = tail(maps)
+    """Grad-CAM on the output of ``layer``, a module inside ``twin``, by
+    autograd (a forward hook keeps the output), upsampled as cnnumpy does."""
+    kept = []
+    handle = layer.register_forward_hook(lambda m, inputs, out: kept.append(out))
+    try:
+        logits = twin(torch.from_numpy(x))
+    finally:
+        handle.remove()
+    (maps,) = kept
     top = logits.argmax(dim=1)
-    logits[torch.arange(len(x)), top].sum().backward()
-    weights = maps.grad.mean(dim=(2, 3), keepdim=True)
+    (weights,) = torch.autograd.grad(logits[torch.arange(len(x)), top].sum(), maps)
+    weights = weights.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * maps).sum(dim=1, keepdim=True))
     cam = torch.nn.functional.interpolate(
         cam, size=x.shape[2:], mode="bilinear", align_corners=False
@@ -175,9 +178,8 @@ def test_grad_cam_equals_pytorch(trained, digits, name, layer):
     )
     x = test.images[PICK[::5]].astype(np.float64)
     cam, _ = grad_cam(model, x, layer=layer)
-    # The default is the last convolution, conv2 (the fourth layer).
-    split = 4 if layer is None else list(dict(twin.named_children())).index(layer) + 1
-    expected = torch_grad_cam(twin, x, split)
+    # The default is the last convolution, conv2.
+    expected = torch_grad_cam(twin, x, twin.get_submodule(layer or "conv2"))
     assert cam.shape == (20, 28, 28) and cam.min() >= 0 and cam.max() <= 1
     np.testing.assert_allclose(cam, expected, rtol=0, atol=1e-6)
 

@@ -135,6 +135,26 @@ def test_forward_backward_match_torch_twin(name, train):
             assert_close(value, numpy_state(theirs)[key], np.float64)
 
 
+@pytest.mark.parametrize("name", NEW)
+def test_named_modules_are_torchs(name):
+    model = models.create_model(name, in_channels=3, input_size=32)
+    names = [n for n, _ in TWINS[name](10, 3).named_modules()]
+    assert [n for n, _ in model.named_modules()] == names
+    assert [n for n, _ in model.named_modules("net")] == ["net"] + [
+        f"net.{n}" for n in names[1:]
+    ]
+
+
+def test_named_modules_gives_a_shared_module_once():
+    from cnnumpy import nn
+
+    relu, twin = nn.ReLU(), T.ReLU()
+    model = nn.Sequential(relu, nn.Conv2d(1, 2, 3), nn.Sequential(relu, nn.Tanh()))
+    twin = T.Sequential(twin, T.Conv2d(1, 2, 3), T.Sequential(twin, T.Tanh()))
+    ours = [(n, type(m).__name__) for n, m in model.named_modules()]
+    assert ours == [(n, type(m).__name__) for n, m in twin.named_modules()]
+
+
 def test_registry_and_train_config_know_the_new_models():
     assert set(NEW) <= set(MODELS)
     for name in NEW:

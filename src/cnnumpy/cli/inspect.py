@@ -45,10 +45,11 @@ def add_inspect(commands: argparse._SubParsersAction) -> None:
         "inspect",
         help="feature maps, saliency and Grad-CAM pictures of a trained model",
         description="For each image write NAME-feature-maps.png (every conv and "
-        "pooling layer), NAME-saliency.png (gradient of the top class's logit "
-        "with respect to the pixels) and NAME-grad-cam.png (Grad-CAM on the last "
-        "convolution, over the image) to DIR, and a summary (top classes, how "
-        "active each layer is) to DIR/summary.txt and the screen.",
+        "pooling layer and residual block), NAME-saliency.png (gradient of the top "
+        "class's logit with respect to the pixels) and NAME-grad-cam.png (Grad-CAM "
+        "on the last convolution, or the last residual block, over the image) to "
+        "DIR, and a summary (top classes, how active each layer is) to "
+        "DIR/summary.txt and the screen.",
     )
     p.add_argument("checkpoint", type=readable_file, metavar="CKPT")
     p.add_argument("images", type=readable_file, nargs="+", metavar="IMAGE")

@@ -1,9 +1,10 @@
 """What a trained network computes on an image: feature maps, saliency, Grad-CAM.
 
-Everything here is NumPy: a forward pass layer by layer, keeping the outputs
-of interest, and a backward pass from a one-hot gradient of the chosen class's
-logit. The model is put in evaluation mode for the pass and its parameters'
-gradients are put back as they were: inspecting a model changes nothing in it.
+Everything here is NumPy: the model's forward pass, keeping the outputs of
+the layers of interest at any depth (`cnnumpy.inspect.layers`), and its
+backward pass from a one-hot gradient of the chosen class's logit. The model
+is put in evaluation mode for the pass and its parameters' gradients are put
+back as they were: inspecting a model changes nothing in it.
 """
 
 from __future__ import annotations
@@ -14,19 +15,16 @@ from contextlib import contextmanager
 import numpy as np
 
 from cnnumpy import nn
+from cnnumpy.inspect.layers import cam_layer, map_layers, watching
 from cnnumpy.validation import check_array, check_instance, check_int, check_str
 
 __all__ = [
     "check_maps",
     "feature_maps",
     "grad_cam",
-    "last_conv",
     "saliency",
     "upsample_bilinear",
 ]
-
-# The layers whose outputs are feature maps: (N, channels, height, width).
-MAP_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
 def _check_model_input(model: object, x: object) -> tuple[nn.Sequential, np.ndarray]:
@@ -69,12 +67,18 @@ def _one_hot(logits: np.ndarray, target: int | None) -> tuple[np.ndarray, np.nda
 
 
 def feature_maps(model: nn.Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The output of every convolution and pooling layer, by layer name.
+    """The output of every convolution, pooling layer and residual block.
+
+    Layers at any depth count, named by their path in ``model.named_modules()``.
+    A residual block is a Sequential that starts with a Residual (the sum and
+    the activation after it, as torchvision's ``BasicBlock``), or a Residual
+    alone. Global pooling (``AdaptiveAvgPool2d``), one value per channel, is
+    left out.
 
     Parameters
     ----------
     model : nn.Sequential
-        Run in evaluation mode, layer by layer.
+        Run in evaluation mode.
     x : ndarray, shape (N, C, H, W)
         Normalized images, in the model's dtype.
 
@@ -82,9 +86,11 @@ def feature_maps(model: nn.Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
     -------
     dict of str to ndarray
         ``{'conv1': (N, 6, 28, 28), 'pool1': (N, 6, 14, 14), ...}`` for LeNet-5
-        on 28x28 images, in the order of the layers: copies, so an in-place
-        activation after a convolution leaves its map as the convolution made it
-        (before the activation).
+        on 28x28 images; ``{'conv1': ..., 'layer1.0.residual.body.conv1': ...,
+        'layer1.0.residual.body.conv2': ..., 'layer1.0': ..., ...}`` for
+        resnet8. In the order the layers finish (a block after the layers
+        inside it), as copies, so an in-place activation after a convolution
+        leaves its map as the convolution made it (before the activation).
 
     Raises
     ------
@@ -94,13 +100,9 @@ def feature_maps(model: nn.Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
         ``x`` not 4-D or empty.
     """
     model, x = _check_model_input(model, x)
-    maps = {}
-    with _untouched(model):
-        for name, layer in model.named_children():
-            x = layer(x)
-            if isinstance(layer, MAP_LAYERS):
-                maps[name] = x.copy()
-    return maps
+    with _untouched(model), watching(map_layers(model)) as (maps, _, _):
+        model(x)
+    return {name: a for name, a in maps.items() if a.ndim == 4}
 
 
 def saliency(
@@ -137,17 +139,6 @@ def saliency(
         dy, classes = _one_hot(logits, target)
         grad = model.backward(dy)
     return grad, classes
-
-
-def last_conv(model: nn.Sequential) -> str:
-    """The name of the last Conv2d child: the layer Grad-CAM uses by default."""
-    names = [n for n, m in model.named_children() if isinstance(m, nn.Conv2d)]
-    if not names:
-        kinds = ", ".join(type(m).__name__ for m in model)
-        raise ValueError(
-            f"`model` must have a Conv2d layer for Grad-CAM, got layers ({kinds})"
-        )
-    return names[-1]
 
 
 def check_maps(maps: object) -> dict[str, np.ndarray]:
@@ -195,8 +186,12 @@ def grad_cam(
     x : ndarray, shape (N, C, H, W)
         Normalized images, in the model's dtype.
     layer : str, optional
-        Name of the child whose output is ``A``; the last Conv2d if None (its
-        output before the activation that follows it).
+        The layer whose output is ``A``, by its path in
+        ``model.named_modules()``: ``'conv2'``, ``'layer3.0'``,
+        ``'layer3.0.residual.body.conv2'``. If None, the last Conv2d (its
+        output before the activation that follows it); or, when that
+        convolution is inside a residual block, the last block's output, the
+        ReLU of its sum (see Notes).
     target : int, optional
         The class explained; each image's top class if None.
 
@@ -210,28 +205,42 @@ def grad_cam(
     Raises
     ------
     TypeError, ValueError
-        As :func:`saliency`; ``layer`` not the name of a child with a 4-D output.
+        As :func:`saliency`; ``layer`` not the name of a layer that runs once
+        with a 4-D output.
+
+    Notes
+    -----
+    In a ResNet the default is the last block's output, as pytorch-grad-cam
+    takes ``model.layer4[-1]``: the maps the global average pooling reads, on
+    which Grad-CAM is the class activation map of Zhou et al. (2016), the
+    class's weights in the last layer times the maps. The last convolution in
+    the block would leave out the shortcut's share, and in resnet8 the last
+    convolution to run is the shortcut's 1x1 projection.
     """
     model, x = _check_model_input(model, x)
-    names = [name for name, _ in model.named_children()]
+    layers = {name: m for name, m in model.named_modules() if name}
     if layer is None:
-        layer = last_conv(model)
-    if check_str(layer, "layer") not in names:
-        raise ValueError(f"`layer` must be one of {names}, got {layer!r}")
-    k = names.index(layer)
-    head, tail = model[: k + 1], model[k + 1 :]
-    with _untouched(model):
-        # A copy: an in-place activation at the tail's start would overwrite A.
-        maps = head(x).copy()
+        layer = cam_layer(model)
+    if check_str(layer, "layer") not in layers:
+        raise ValueError(f"`layer` must be one of {list(layers)}, got {layer!r}")
+    with _untouched(model), watching({layer: layers[layer]}) as (outputs, grads, calls):
+        # Every layer passes its input gradient on, so the watched one gets it.
+        model.input_grad = True
+        logits = model(x)
+        if calls[layer] != 1:
+            raise ValueError(
+                f"`layer` must run once in the forward pass, {layer!r} ran "
+                f"{calls[layer]} times"
+            )
+        maps = outputs[layer]
         if maps.ndim != 4:
             raise ValueError(
                 f"`layer` must have a 4-D output (N, K, h, w), {layer!r} gives "
                 f"shape {maps.shape}"
             )
-        tail.input_grad = True
-        logits = tail(maps.copy())
         dy, classes = _one_hot(logits, target)
-        dmaps = tail.backward(dy)  # (N, K, h, w)
+        model.backward(dy)
+        dmaps = grads[layer]  # (N, K, h, w)
     weights = dmaps.mean(axis=(2, 3))  # (N, K)
     cam = np.maximum(np.einsum("nk,nkhw->nhw", weights, maps), 0)  # (N, h, w)
     cam = upsample_bilinear(cam, x.shape[2:])  # (N, H, W)

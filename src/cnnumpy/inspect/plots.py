@@ -90,13 +90,16 @@ def plot_feature_maps(
     checked = check_maps(maps)
     max_channels = check_int(max_channels, "max_channels", minimum=1)
     cols = min(max_channels, max(len(v) for v in checked.values()))
-    fig, path = figure(path, (1.1 * cols + 0.6, 1.25 * len(checked) + 0.4))
+    # The layer names ('layer3.0.residual.body.conv2') label the rows, at left.
+    label = 0.07 * max(len(name) for name in checked)
+    fig, path = figure(path, (1.1 * cols + 0.6 + label, 1.25 * len(checked) + 0.4))
     axes = fig.subplots(len(checked), cols, squeeze=False)
     drawn = 0
     for row, (name, layer_maps) in zip(axes, checked.items()):
+        row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
         for c, ax in enumerate(row):
             if c < min(len(layer_maps), cols):
-                _show(ax, layer_maps[c], f"{name}[{c}]", cmap="gray")
+                _show(ax, layer_maps[c], f"[{c}]", cmap="gray")
                 drawn += 1
             else:
                 ax.axis("off")

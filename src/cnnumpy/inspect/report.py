@@ -7,13 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnumpy.inspect.core import (
-    check_maps,
-    feature_maps,
-    grad_cam,
-    last_conv,
-    saliency,
-)
+from cnnumpy.inspect.core import check_maps, feature_maps, grad_cam, saliency
+from cnnumpy.inspect.layers import cam_layer
 from cnnumpy.inspect.plots import plot_feature_maps, plot_grad_cam, plot_saliency
 from cnnumpy.training import TrainedModel
 from cnnumpy.validation import check_instance, check_int, check_path
@@ -62,10 +57,11 @@ def inspect_images(
     """Write feature maps, saliency and Grad-CAM pictures; return a summary.
 
     For image ``i`` named ``name``, ``out_dir`` receives
-    ``name-feature-maps.png`` (every conv and pooling layer),
-    ``name-saliency.png`` and ``name-grad-cam.png`` (both for the top class,
-    Grad-CAM on the last convolution), and ``summary.txt`` holds the text
-    returned.
+    ``name-feature-maps.png`` (every conv and pooling layer and residual
+    block, at any depth: :func:`feature_maps`), ``name-saliency.png`` and
+    ``name-grad-cam.png`` (both for the top class, Grad-CAM on its default
+    layer: the last convolution, or the last residual block), and
+    ``summary.txt`` holds the text returned.
 
     Parameters
     ----------
@@ -111,7 +107,7 @@ def inspect_images(
     tops = trained.top_classes(images, top)
     maps = feature_maps(trained.model, x)
     grads, _ = saliency(trained.model, x)
-    layer = last_conv(trained.model)
+    layer = cam_layer(trained.model)
     cams, classes = grad_cam(trained.model, x, layer)
     out.mkdir(parents=True, exist_ok=True)
     lines = []

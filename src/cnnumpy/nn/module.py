@@ -117,6 +117,26 @@ class Module:
         for child in self.children():
             yield from child.modules()
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(dotted_name, module)`` for this module and every one below it.
+
+        PyTorch's walk and names: this module first, as ``prefix`` (``''``),
+        then each child's subtree in order, ``'layer1.0.residual.body.conv1'``;
+        the names of the ``state_dict`` keys without their last part. A module
+        reached twice (shared) is given once, under its first name.
+        """
+        seen: set[int] = set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield name, module
+            for child_name, child in module.named_children():
+                yield from walk(child, f"{name}.{child_name}" if name else child_name)
+
+        yield from walk(self, prefix)
+
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """``(dotted_name, Parameter)`` pairs, PyTorch's names (``'3.weight'``)."""
         for name, value in vars(self).items():
