@@ -14,14 +14,14 @@ every runtime once, in turn; the median over ``--rounds`` is shown):
 All three use ``--threads`` threads (onnxruntime's intra-op pool, cnnumpy's
 engine and BLAS, torch.set_num_threads). Run::
 
-    python benchmarks/onnx_speed.py                    # the figures of the README
+    python benchmarks/onnx_speed.py --record benchmarks/results-onnx.md  # README figures
     python benchmarks/onnx_speed.py --rounds 3 --repeats 20 --large-batch 100
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -35,6 +35,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import cnnumpy
+from _machine import Tee, machine_lines, record_run
 from cnnumpy import models, nn
 from cnnumpy.onnx import export, load
 
@@ -152,6 +153,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--repeats", type=int, default=200, help="batch-1 calls a round")
     p.add_argument("--large-batch", type=int, default=1000)
+    p.add_argument(
+        "--record", metavar="FILE", help="also file the run into FILE as its newest"
+    )
     return p.parse_args()
 
 
@@ -159,12 +163,17 @@ def main() -> None:
     args = parse_args()
     cnnumpy.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    print(
-        f"Python {platform.python_version()}, NumPy {np.__version__}, onnxruntime "
-        f"{ort.__version__}, torch {torch.__version__}, cnnumpy "
-        f"{cnnumpy.__version__}; {args.threads} threads; "
-        f"`python {' '.join(sys.argv)}`\n"
-    )
+    command = f"python benchmarks/onnx_speed.py {' '.join(sys.argv[1:])}".rstrip()
+    tee = Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        print("\n".join(machine_lines(command)))
+        print(f"- onnxruntime {ort.__version__}; {args.threads} threads\n")
+        table(args)
+    if args.record:
+        record_run(args.record, tee.kept.getvalue())
+
+
+def table(args: argparse.Namespace) -> None:
     print("| model | batch | onnxruntime | cnnumpy | PyTorch | cnnumpy / onnxruntime |")
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
