@@ -149,3 +149,21 @@ def test_onnx_speed_runs_on_a_tiny_setting():
     )
     assert done.returncode == 0, done.stderr
     assert "| lenet5 | 1 |" in done.stdout and "| resnet20 | 4 |" in done.stdout
+
+
+def test_conv_paths_times_both_input_gradients_and_files_the_run(tmp_path):
+    results = tmp_path / "results.md"
+    results.write_text("# Input-gradient paths\n")
+    done = run_script("conv_paths.py", "--rounds", "1", "--record", str(results))
+    assert done.returncode == 0, done.stderr
+    assert_machine_header(done.stdout)
+    lines = done.stdout.splitlines()
+    # The valid LeNet-5 conv2 folds by col2im; resnet20's 'same' convs by conv.
+    lenet = [r for r in lines if r.startswith("| LeNet-5 conv2 | 6->16")]
+    assert len(lenet) == 2 and all(r.endswith("| col2im |") for r in lenet)
+    resnet = [r for r in lines if r.startswith("| resnet20 ") and "pad 1" in r]
+    assert len(resnet) == 6  # 3 shapes x 2 thread counts
+    assert all(r.endswith("| by conv |") for r in resnet)
+    assert sum(r.startswith("| resnet20 ") for r in lines) == 6 + 3  # + products
+    text = results.read_text()
+    assert text.startswith("# Input-gradient paths\n") and "\n## Run " in text

@@ -98,6 +98,68 @@ def test_conv2d_fast_equals_reference(case):
             np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(conv_cases())
+def test_conv2d_input_grad_as_a_forward_convolution_equals_col2im(case):
+    """Stride 1: dx as a convolution of dy with the rotated kernels, the same
+    sums as col2im(weight2d.T @ dy2d) in another order."""
+    from cnnumpy.functional import conv
+
+    x, w, b, y, ctx, dy = run_conv(case, np.float64)
+    dy2 = dy.transpose(1, 2, 3, 0).reshape(w.shape[0], -1)
+    (kH, kW), (dH, dW) = ctx.geom.kernel, ctx.geom.dilation
+    (ph, pw), extra = ctx.geom.padding, ctx.geom.extra
+    applies = (
+        ctx.geom.stride == (1, 1)
+        and extra == (0, 0)
+        and ph <= dH * (kH - 1)
+        and pw <= dW * (kW - 1)
+    )
+    pays = (
+        ctx.geom.out[0] * ctx.geom.out[1] >= x.shape[2] * x.shape[3]
+        and w.shape[0] <= x.shape[1]
+    )
+    assert conv._by_conv(ctx) == (applies and pays)
+    if applies:  # where col2im pays too, to test the sums wherever they apply
+        by_conv = conv._input_grad_by_conv(dy2, ctx)
+        np.testing.assert_allclose(
+            by_conv, conv._input_grad(dy2, ctx), rtol=1e-12, atol=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "out_channels", "takes"),
+    [
+        ({"padding": 1}, 3, True),  # 'same' size: a 3x3 kernel's reach is 2
+        ({"padding": 1}, 2, True),  # fewer output channels
+        ({"padding": 1}, 4, False),  # more output channels: col2im pays
+        ({"padding": 2, "dilation": 2}, 3, True),
+        ({"padding": "same"}, 3, True),
+        ({"padding": 2}, 3, True),  # larger output, within the reach
+        ({"padding": 0}, 3, False),  # 'valid': a smaller output, col2im pays
+        ({"padding": 3}, 3, False),  # wider than the kernel's reach
+        ({"stride": 2, "padding": 1}, 3, False),
+    ],
+)
+def test_conv2d_input_grad_path_by_geometry(kwargs, out_channels, takes):
+    from cnnumpy.functional import conv
+
+    x = np.zeros((1, 3, 6, 6))
+    _, ctx = F.conv2d_forward(x, np.zeros((out_channels, 3, 3, 3)), **kwargs)
+    assert conv._by_conv(ctx) == takes
+
+
+def test_conv2d_same_with_an_even_kernel_folds_by_col2im():
+    """'same' with a 2x2 kernel pads one extra row and column: col2im's path."""
+    from cnnumpy.functional import conv
+
+    _, ctx = F.conv2d_forward(
+        np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 2, 2)), padding="same"
+    )
+    assert ctx.geom.extra != (0, 0)
+    assert not conv._by_conv(ctx)
+
+
 def test_conv2d_first_layer_skips_input_grad():
     case = (2, 3, 8, 8, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)
     x, w, b, y, ctx, dy = run_conv(case, np.float64)

@@ -207,18 +207,23 @@ def test_conv2d_gradients_side_by_side_on_two_threads(
     serial = F.conv2d_backward(dy, ctx)
     cnnumpy.set_num_threads(2)
     seen = {}
-    for name in ("_input_grad", "_weight_grad"):
+    # The input gradient as a forward convolution, or by col2im.
+    by_conv = conv_module._by_conv(ctx)
+    for name, key in (
+        ("_input_grad_by_conv" if by_conv else "_input_grad", "input"),
+        ("_weight_grad", "weight"),
+    ):
         fn = getattr(conv_module, name)
 
-        def spy(*args, name=name, fn=fn):
-            seen[name] = (threading.get_ident(), threads.parts(100, 10**9))
+        def spy(*args, key=key, fn=fn):
+            seen[key] = (threading.get_ident(), threads.parts(100, 10**9))
             return fn(*args)
 
         monkeypatch.setattr(conv_module, name, spy)
     both = F.conv2d_backward(dy, ctx)
-    assert seen["_input_grad"][0] == threading.get_ident()  # the caller's
-    assert seen["_weight_grad"][0] != threading.get_ident()  # a worker's
-    assert seen["_input_grad"][1] == seen["_weight_grad"][1] == 1  # parts
+    assert seen["input"][0] == threading.get_ident()  # the caller's
+    assert seen["weight"][0] != threading.get_ident()  # a worker's
+    assert seen["input"][1] == seen["weight"][1] == 1  # parts
     np.testing.assert_array_equal(both[0], serial[0])  # as on one thread
     np.testing.assert_array_equal(both[2], serial[2])
     # Alone, the weight gradient's product is cut between the threads: the
@@ -634,6 +639,7 @@ def test_ranges_cover_evenly():
     [
         {"padding": 1, "groups": 2, "stride": (1, 2)},
         {"padding": 2, "groups": 1, "stride": (2, 1), "dilation": (2, 1)},
+        {"padding": 1, "groups": 2, "dilation": (1, 2)},  # dx by a forward conv
     ],
 )
 def test_conv2d_blocks_of_any_size_match_torch(
