@@ -141,3 +141,14 @@ def test_check_elements_and_check_grad_dtype():
         check_grad_dtype([1.0], "g")
     with pytest.raises(TypeError, match=r"^`g` must be float32 or float64, got int8$"):
         check_grad_dtype(np.zeros(2, np.int8), "g")
+
+
+def test_inplace_check_uses_the_last_forward_pass():
+    """The check runs at backward, on the arrays of the latest forward pass."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Tanh(inplace=True))
+    y = model(np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match="overwritten by the in-place Tanh"):
+        model.backward(np.ones_like(y))
+    model[2].inplace = False  # fixed: the next forward pass keeps its own array
+    y = model(np.ones((2, 3)))
+    assert model.backward(np.ones_like(y)).shape == (2, 3)

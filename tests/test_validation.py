@@ -1196,3 +1196,35 @@ def test_every_plot_and_onnx_argument_has_a_row():
     for key, entry in (_plot_entries() | _onnx_entries()).items():
         args = set(inspect.signature(entry.func).parameters)
         assert set(entry.bad) == args, key
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, np.float64(1), (1, True), (1.0, 1)])
+def test_remembered_geometry_still_refuses_look_alike_arguments(bad):
+    """A geometry is remembered by its arguments and their types: after a call
+    with stride 1, True and 1.0 (equal to 1) still reach the checks."""
+    from cnnumpy import functional as F
+
+    x = np.zeros((1, 1, 5, 5))
+    w = np.zeros((1, 1, 3, 3))
+    for _ in range(2):  # the second call is answered from memory
+        assert F.conv2d(x, w, stride=1).shape == (1, 1, 3, 3)
+        assert F.conv2d(x, w, stride=(1, 1)).shape == (1, 1, 3, 3)
+        with pytest.raises(TypeError, match="`stride`"):
+            F.conv2d(x, w, stride=bad)
+
+
+def test_remembered_geometry_equals_the_worked_out_one():
+    from cnnumpy.functional import geometry
+
+    cases = [
+        ((28, 28), (5, 5), 1, 2, 1),
+        ((7, 9), 3, (2, 1), 1, (1, 2)),
+        ((8, 8), (2, 2), 1, "same", 1),
+        ((6, 6), 3, 1, "valid", 2),
+    ]
+    for args in cases:
+        first = geometry.window_geometry(*args)
+        assert geometry.window_geometry(*args) is first  # remembered
+        assert first == geometry._window_geometry(*args, "kernel_size")
+    assert geometry._memo_key([1, 2]) is None  # a list cannot be a key
+    assert geometry._memo_key(((1, 2), 3)) is None  # nor a tuple of tuples

@@ -293,7 +293,7 @@ def check_array(x: object, name: str, ndim: int, what: str) -> np.ndarray:
         raise ValueError(
             f"`{name}` must be {ndim}-D {what}, got shape {x.shape} ({x.ndim}-D)"
         )
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":
         raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
     return x
 

@@ -38,7 +38,7 @@ __all__ = [
 def _check_float(x: object, name: str = "x") -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":
         raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
     return x
 

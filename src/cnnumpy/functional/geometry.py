@@ -104,6 +104,35 @@ def pool_args(
     return kernel, stride_, padding_
 
 
+# Geometries already worked out, by their arguments (see _memo_key). A layer
+# asks for the same one at every call; working it out again costs more than
+# a small layer's arithmetic at batch 1.
+_MEMO: dict[tuple, Geometry] = {}
+_MEMO_SIZE = 1024
+
+
+def _memo_key(*args: object) -> tuple | None:
+    """A key for _MEMO: each argument with its type (for a tuple, its items'
+    types), so that equal values of other types (True == 1, 1.0 == 1) are
+    other keys and still reach the checks, which refuse some of them. None
+    for an argument that cannot be a key (a list, a tuple of tuples)."""
+    key = []
+    for a in args:
+        if type(a) is tuple:
+            types = tuple(map(type, a))
+            if tuple in types:
+                return None
+            key.append((types, a))
+        else:
+            key.append((type(a), a))
+    key_ = tuple(key)
+    try:
+        hash(key_)
+    except TypeError:
+        return None
+    return key_
+
+
 def window_geometry(
     in_hw: tuple[int, int],
     kernel_size: object,
@@ -118,8 +147,32 @@ def window_geometry(
     ``padding`` may be an int, a pair, ``'valid'`` (no padding) or ``'same'``
     (output size equals input size; stride 1 only, as in PyTorch). When 'same'
     needs an odd total padding, the extra row or column goes at the bottom/right,
-    as PyTorch does; ``Geometry.extra`` records it.
+    as PyTorch does; ``Geometry.extra`` records it. Valid arguments of plain
+    types are remembered, so a layer's later calls skip the checks; invalid
+    ones raise every time.
     """
+    key = _memo_key(tuple(in_hw), kernel_size, stride, padding, dilation, kernel_name)
+    geom = None if key is None else _MEMO.get(key)
+    if geom is None:
+        geom = _window_geometry(
+            in_hw, kernel_size, stride, padding, dilation, kernel_name
+        )
+        if key is not None:
+            if len(_MEMO) >= _MEMO_SIZE:
+                _MEMO.clear()
+            _MEMO[key] = geom
+    return geom
+
+
+def _window_geometry(
+    in_hw: tuple[int, int],
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    kernel_name: str,
+) -> Geometry:
+    """:func:`window_geometry`, worked out."""
     kernel = check_pair(kernel_size, kernel_name, minimum=1)
     stride_ = check_pair(stride, "stride", minimum=1)
     dilation_ = check_pair(dilation, "dilation", minimum=1)
@@ -202,8 +255,14 @@ def pool_geometry(
     """Validate pooling arguments; ``stride=None`` means the kernel size."""
     check_array(x, "x", 4, "(N, C, H, W)")
     _check_channels(x, "x", "(N, C, H, W)")
-    kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
-    return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
+    key = _memo_key("pool", x.shape[2:], kernel_size, stride, padding)
+    geom = None if key is None else _MEMO.get(key)
+    if geom is None:
+        kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
+        geom = window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
+        if key is not None:
+            _MEMO[key] = geom
+    return geom
 
 
 def adaptive_windows(size: int, out_size: int) -> list[tuple[int, int]]:

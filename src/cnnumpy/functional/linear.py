@@ -16,7 +16,7 @@ def _check_linear(x: object, weight: object, bias: object) -> None:
             raise TypeError(
                 f"`{name}` must be a numpy.ndarray, got {type(arr).__name__}"
             )
-        if not np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype.kind != "f":
             raise TypeError(f"`{name}` must have a floating dtype, got {arr.dtype}")
     if weight.ndim != 2:
         raise ValueError(

@@ -335,7 +335,9 @@ class Sequential(Module):
                 )
         self._names = [name for name, _ in named]
         self._layers = [m for _, m in named]
-        self._overwritten: str | None = None  # set by forward, raised by backward
+        # (i, x): the arrays the in-place children were given in the last
+        # forward pass; backward checks them (see _kept_by_earlier).
+        self._inplace_inputs: list[tuple[int, np.ndarray]] = []
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from zip(self._names, self._layers)
@@ -371,11 +373,15 @@ class Sequential(Module):
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._overwritten = None
+        # The in-place check waits for backward, which is the pass it guards:
+        # until then the arrays the earlier children keep do not change, so
+        # the answer is the same, and inference does not pay for it.
+        inplace = []
         for i, m in enumerate(self._layers):
-            if getattr(m, "inplace", False) and self._overwritten is None:
-                self._overwritten = self._kept_by_earlier(i, x)
+            if getattr(m, "inplace", False) and isinstance(x, np.ndarray):
+                inplace.append((i, x))
             x = m(x)
+        self._inplace_inputs = inplace
         return x
 
     def _kept_by_earlier(self, i: int, x: np.ndarray) -> str | None:
@@ -400,8 +406,10 @@ class Sequential(Module):
             yield from m._kept()
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        if self._overwritten is not None:
-            raise RuntimeError(self._overwritten)
+        for i, x in self._inplace_inputs:
+            overwritten = self._kept_by_earlier(i, x)
+            if overwritten is not None:
+                raise RuntimeError(overwritten)
         # Children up to and including the first one with parameters need no
         # input gradient unless the caller wants it.
         first_param = next(

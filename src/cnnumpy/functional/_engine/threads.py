@@ -258,6 +258,10 @@ def split(
     ``fn`` must not care which thread runs a range, nor how many it gets.
     """
     k = parts(n, size) if k is None else k
+    if k == 1:  # the common case of a small op: no ranges, no hand-off
+        if n > 0:
+            fn(0, n)
+        return
     pieces = min(n, k * PIECES, n * size // PIECE)
     if k > 1 and pieces > k:
         _in_pieces(fn, ranges(n, pieces), k)
