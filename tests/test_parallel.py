@@ -35,7 +35,7 @@ def always_hand_off(monkeypatch):
     caller, and a test of the workers would not reach them.
     """
     monkeypatch.setattr(gauge, "HOLD", 0)
-    monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
+    monkeypatch.setattr(threads, "_gauges", gauge.Gauges())
 
 
 @pytest.fixture(params=["parts", "pieces"])
@@ -281,15 +281,14 @@ def test_parts_held_in_the_caller_give_the_same_bits(dtype, n_threads, monkeypat
     before = cnnumpy.get_num_threads()
     try:
         cnnumpy.set_num_threads(n_threads)
-        monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
+        monkeypatch.setattr(threads, "_gauges", gauge.Gauges())
         handed_off = lenet_step(dtype)
-        held = gauge.Gauge()
-        held.hold = 10**9
-        monkeypatch.setattr(threads, "_gauge", held)
+        held = gauge.Gauges(hold=10**9)
+        monkeypatch.setattr(threads, "_gauges", held)
         in_turn = lenet_step(dtype)
     finally:
         cnnumpy.set_num_threads(before)
-    assert held.hold < 10**9  # the parts did run in the caller
+    assert held.refused > 0  # the parts did run in the caller
     for a, b in zip(handed_off, in_turn, strict=True):
         np.testing.assert_array_equal(b, a)
 
@@ -332,30 +331,62 @@ def test_run_keeps_parts_in_the_caller_while_hand_offs_do_not_pay(monkeypatch):
     monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
     monkeypatch.setattr(gauge, "WINDOW", 2)
     monkeypatch.setattr(gauge, "HOLD", 3)
-    monkeypatch.setattr(threads, "_gauge", gauge.Gauge())
+    monkeypatch.setattr(threads, "_gauges", gauge.Gauges())
     for _ in range(2):
-        threads.run([lambda: None, lambda: time.sleep(0.02)])
+        threads.run([lambda: None, lambda: time.sleep(0.02)], key="op")
     seen = []
 
     def part():
         seen.append((threading.get_ident(), threads.parts(100, 100)))
 
     for _ in range(3):
-        threads.run([part, part])
+        threads.run([part, part], key="op")
     # In the caller, each as a part: a part never splits again.
     assert seen == [(threading.get_ident(), 1)] * 6
     seen.clear()
-    threads.run([part, part])  # HOLD runs later the workers get parts again
+    threads.run([part, part], key="op")  # HOLD runs later: workers again
     assert len({ident for ident, _ in seen}) == 2
+
+
+def test_each_op_and_size_has_its_own_gauge(monkeypatch):
+    """An op whose hand-offs do not pay is held; another op, or the same op at
+    another size, still hands its parts off."""
+    monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
+    monkeypatch.setattr(gauge, "WINDOW", 2)
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    gauges = gauge.Gauges()
+    monkeypatch.setattr(threads, "_gauges", gauges)
+    seen: dict[str, set] = {"slow": set(), "other": set()}
+
+    def slow(a, b):  # sleeps: wall time without CPU time, never pays
+        seen["slow"].add(threading.get_ident())
+        if a > 0:
+            time.sleep(0.01)
+
+    def other(a, b):
+        seen["other"].add(threading.get_ident())
+
+    for _ in range(2):
+        threads.split(slow, 2, 1000, k=2)
+    seen["slow"].clear()
+    threads.split(slow, 2, 1000, k=2)
+    assert seen["slow"] == {threading.get_ident()}  # held: run in the caller
+    assert gauges.refused == 1
+    threads.split(other, 2, 1000, k=2)
+    assert len(seen["other"]) == 2  # its own gauge: handed off
+    seen["slow"].clear()
+    threads.split(slow, 2, 10**6, k=2)  # the same op, far bigger: its own gauge
+    assert len(seen["slow"]) == 2
+    assert threads.gauge_key(slow, 1000) == threads.gauge_key(slow, 1023)
+    assert threads.gauge_key(slow, 1000) != threads.gauge_key(slow, 2048)
 
 
 def test_pieces_are_handed_off_while_the_gauge_holds_parts(monkeypatch):
     """A late worker only leaves the caller more pieces, so pieces never wait."""
     monkeypatch.setattr(gauge, "GAUGED", True)  # as on Linux and macOS
     monkeypatch.setattr(threads, "PIECE", 1)
-    held = gauge.Gauge()
-    held.hold = 10**9
-    monkeypatch.setattr(threads, "_gauge", held)
+    held = gauge.Gauges(hold=10**9)
+    monkeypatch.setattr(threads, "_gauges", held)
     seen = set()
 
     def piece(a, b):
@@ -364,21 +395,20 @@ def test_pieces_are_handed_off_while_the_gauge_holds_parts(monkeypatch):
 
     threads.split(piece, 40, k=2)
     assert len(seen) == 2
-    assert held.hold == 10**9  # neither asked nor told
+    assert held.refused == 0 and not held.gauges  # neither asked nor told
     monkeypatch.setattr(threads, "PIECE", 1 << 62)
     threads.split(lambda a, b: None, 40, k=2)  # equal parts: held
-    assert held.hold == 10**9 - 1
+    assert held.refused == 1
 
 
 def test_without_a_fine_cpu_clock_parts_are_always_handed_off(monkeypatch):
-    held = gauge.Gauge()
-    held.hold = 10**9
-    monkeypatch.setattr(threads, "_gauge", held)
+    held = gauge.Gauges(hold=10**9)
+    monkeypatch.setattr(threads, "_gauges", held)
     monkeypatch.setattr(gauge, "GAUGED", False)  # as on Windows
     seen = set()
     threads.run([lambda: seen.add(threading.get_ident())] * 2)
     assert len(seen) == 2
-    assert held.hold == 10**9  # not consulted
+    assert held.refused == 0 and not held.gauges  # not consulted
 
 
 def test_elementwise_split_is_exact(split_everything):

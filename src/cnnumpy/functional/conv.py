@@ -296,7 +296,8 @@ def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     partial = np.zeros((len(pieces), g, Kg, Fg), dtype=x.dtype)  # one per thread
     with _engine.blas_single_thread():
         _engine.run(
-            [lambda i=i, p=p: out_rows(*p, partial[i]) for i, p in enumerate(pieces)]
+            [lambda i=i, p=p: out_rows(*p, partial[i]) for i, p in enumerate(pieces)],
+            key=_engine.gauge_key(out_rows, K * row * F),
         )
     dw = partial.sum(axis=0).transpose(0, 2, 1)  # (g, Fg, Kg)
     return np.ascontiguousarray(dw).reshape(ctx.weight.shape)

@@ -17,14 +17,16 @@ caller. Splitting changes nothing in element-wise ops and copies. A product
 split along its summed axis (a convolution's weight gradient) adds the parts'
 partial sums: the result is reproducible for a given thread count and differs
 in the last bits between thread counts, as a multi-threaded BLAS does. While
-another process holds a core, the gauge (``gauge``) keeps the parts in the
-caller, with the same results bit for bit.
+another process holds a core, or where an op is too small for its parts to
+overlap on this machine, the gauges (``gauge``, one per op and size) keep the
+parts in the caller, with the same results bit for bit.
 """
 
 from cnnumpy.functional._engine.blas import blas_single_thread
 from cnnumpy.functional._engine.products import gemm_parts, matmul, split_blas, together
 from cnnumpy.functional._engine.threads import (
     elementwise,
+    gauge_key,
     get_num_threads,
     ranges,
     run,
@@ -36,6 +38,7 @@ from cnnumpy.functional._engine.threads import (
 __all__ = [
     "blas_single_thread",
     "elementwise",
+    "gauge_key",
     "gemm_parts",
     "get_num_threads",
     "matmul",

@@ -8,7 +8,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cnnumpy.functional._engine.blas import blas_controls, blas_single_thread
-from cnnumpy.functional._engine.threads import get_num_threads, parts, run, split
+from cnnumpy.functional._engine.threads import (
+    gauge_key,
+    get_num_threads,
+    parts,
+    run,
+    split,
+)
 
 __all__ = ["dot", "gemm_parts", "matmul", "split_blas", "together"]
 
@@ -81,7 +87,8 @@ def together(fns: Sequence[Callable[[], object]], size: int) -> list:
 
     n = len(fns)
     if n > 1 and n == get_num_threads() and gemm_parts(n, size) == n:
-        run([functools.partial(call, i) for i in range(n)])
+        key = gauge_key(tuple(getattr(f, "__code__", f) for f in fns), size)
+        run([functools.partial(call, i) for i in range(n)], key=key)
     else:
         for i in range(n):
             call(i)

@@ -112,15 +112,15 @@ class _Worker:
             self.done.put((error, time.thread_time() - start))
 
 
-_gauge = gauge.Gauge()  # used under _lock
+_gauges = gauge.Gauges()  # used under _lock
 
 
 def _forget_workers() -> None:
     """After a fork the child has none of the parent's threads, nor their locks."""
-    global _workers, _lock, _gauge
+    global _workers, _lock, _gauges
     _workers = []
     _lock = threading.Lock()
-    _gauge = gauge.Gauge()
+    _gauges = gauge.Gauges()
 
 
 if hasattr(os, "register_at_fork"):
@@ -160,15 +160,18 @@ def ranges(n: int, k: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def run(tasks: Sequence[Callable[[], None]], balanced: bool = False) -> None:
+def run(
+    tasks: Sequence[Callable[[], None]], balanced: bool = False, key: object = None
+) -> None:
     """Run ``tasks`` at once: the first here, the others on workers.
 
     Returns when all are done; re-raises the first exception of any. BLAS is
     held to one thread meanwhile. Another thread calling in while the workers
     are busy runs its tasks one after the other instead of waiting, and so
-    does every caller while handing off has not been paying (see
-    :class:`gauge.Gauge`), unless the tasks are ``balanced``: they share their work
-    out among themselves as they go, as :func:`_in_pieces` does, so a late
+    does every caller while handing off tasks of this ``key`` (the kind of
+    work: see :func:`gauge_key`) has not been paying (see
+    :class:`gauge.Gauges`), unless the tasks are ``balanced``: they share their
+    work out among themselves as they go, as :func:`_in_pieces` does, so a late
     worker costs little and the gauge is neither asked nor told.
     """
     if not tasks:  # an empty array: nothing to do
@@ -181,9 +184,9 @@ def run(tasks: Sequence[Callable[[], None]], balanced: bool = False) -> None:
         return
     try:
         if balanced or not gauge.GAUGED:
-            _hand_off(tasks, gauged=False)
-        elif _gauge.hand_off():
-            _hand_off(tasks, gauged=True)
+            _hand_off(tasks)
+        elif _gauges.hand_off(key):
+            _hand_off(tasks, key, gauged=True)
         else:
             _in_turn(tasks)
     finally:
@@ -202,8 +205,11 @@ def _in_turn(tasks: Sequence[Callable[[], None]]) -> None:
             _state.in_part = was_in_part
 
 
-def _hand_off(tasks: Sequence[Callable[[], None]], gauged: bool) -> None:
-    """Run the first of ``tasks`` here, the others on workers (told to the gauge)."""
+def _hand_off(
+    tasks: Sequence[Callable[[], None]], key: object = None, gauged: bool = False
+) -> None:
+    """Run the first of ``tasks`` here, the others on workers (told to the gauge
+    of ``key`` if ``gauged``)."""
     while len(_workers) < len(tasks) - 1:
         _workers.append(_Worker())
     with blas_single_thread():
@@ -222,7 +228,7 @@ def _hand_off(tasks: Sequence[Callable[[], None]], gauged: bool) -> None:
             cpu = time.thread_time() - cpu_start
             error, worker_cpu = _wait(_workers[: len(tasks) - 1], error)
     if gauged:
-        _gauge.record(time.perf_counter() - start, cpu + worker_cpu)
+        _gauges.record(key, time.perf_counter() - start, cpu + worker_cpu)
     if error is not None:
         raise error
 
@@ -249,13 +255,18 @@ def _wait(
 
 
 def split(
-    fn: Callable[[int, int], None], n: int, size: int = 1, k: int | None = None
+    fn: Callable[[int, int], None],
+    n: int,
+    size: int = 1,
+    k: int | None = None,
+    key: object = None,
 ) -> None:
     """Call ``fn(a, b)`` on ranges covering ``range(n)``, in ``k`` threads at once.
 
     ``k`` defaults to :func:`parts` of ``n`` units of ``size`` elements. One
     range per thread, or for a big op more, smaller ones (see :data:`PIECE`):
     ``fn`` must not care which thread runs a range, nor how many it gets.
+    ``key`` names the op for its gauge (default: ``fn``; see :func:`gauge_key`).
     """
     k = parts(n, size) if k is None else k
     if k == 1:  # the common case of a small op: no ranges, no hand-off
@@ -266,7 +277,17 @@ def split(
     if k > 1 and pieces > k:
         _in_pieces(fn, ranges(n, pieces), k)
     else:
-        run([lambda a=a, b=b: fn(a, b) for a, b in ranges(n, k)])
+        tasks = [lambda a=a, b=b: fn(a, b) for a, b in ranges(n, k)]
+        run(tasks, key=gauge_key(fn if key is None else key, n * size))
+
+
+def gauge_key(op: object, size: int) -> tuple[object, int]:
+    """The kind of a hand-off, for its gauge: the op and its size within 2x.
+
+    ``op`` is a function (its code stands for every call of that op, whatever
+    closure it carries) or anything hashable that names the op.
+    """
+    return getattr(op, "__code__", op), max(0, size).bit_length()
 
 
 def _in_pieces(
@@ -322,5 +343,5 @@ def elementwise(
     if not same or any(v is None for v in views):
         fn(out, *inputs)
         return out
-    split(lambda a, b: fn(*(v[a:b] for v in views)), out.size, cost)
+    split(lambda a, b: fn(*(v[a:b] for v in views)), out.size, cost, key=fn)
     return out
