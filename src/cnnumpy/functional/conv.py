@@ -327,8 +327,10 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
             a, b = max(c0, gi * Cg), min(c1, (gi + 1) * Cg)
             w = w5[gi, :, a - gi * Cg : b - gi * Cg]  # (F/g, b-a, kH, kW)
             # One ((b-a)*kW, F/g) matrix per kernel row.
+            # C-ordered: np.matmul runs a transposed (F-ordered) operand as
+            # fast alone, but two threads doing so took as long as one.
             wT = [
-                np.ascontiguousarray(w[:, :, i]).reshape(F // g, -1).T
+                np.ascontiguousarray(w[:, :, i].reshape(F // g, -1).T)
                 for i in range(kH)
             ]
             per_row = (b - a) * kW * row * dy2.itemsize  # bytes of one output row
