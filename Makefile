@@ -4,7 +4,7 @@
 #   make test     lint and run the whole test suite
 #   make package  build the wheel, install it alone in a fresh venv and run it
 #   make floors   a fast subset on Python 3.10 with NumPy 1.25, and on 3.12 and 3.13
-#   make bench    the LeNet-5 and resnet20 benchmarks beside PyTorch, the conv paths (RECORD=1 files them)
+#   make bench    the LeNet-5 and resnet20 benchmarks beside PyTorch, the conv paths, the threads (RECORD=1 files them)
 # (The plain route, without make: pip install cnnumpy, or 'cnnumpy[cli]'.)
 PYTHON ?= python3
 VENV := .venv
@@ -65,6 +65,7 @@ bench: $(VENV)/.test
 	$(BIN)/python benchmarks/lenet.py $(if $(RECORD),--record benchmarks/results-lenet.md)
 	$(BIN)/python benchmarks/resnet.py $(if $(RECORD),--record benchmarks/results-resnet.md)
 	$(BIN)/python benchmarks/conv_paths.py $(if $(RECORD),--record benchmarks/results-conv-paths.md)
+	$(BIN)/python benchmarks/threads.py $(if $(RECORD),--record benchmarks/results-threads.md)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist

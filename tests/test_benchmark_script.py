@@ -167,3 +167,17 @@ def test_conv_paths_times_both_input_gradients_and_files_the_run(tmp_path):
     assert sum(r.startswith("| resnet20 ") for r in lines) == 6 + 3  # + products
     text = results.read_text()
     assert text.startswith("# Input-gradient paths\n") and "\n## Run " in text
+
+
+def test_threads_profiles_short_calls_and_a_lenet_step(tmp_path):
+    results = tmp_path / "results.md"
+    done = run_script(
+        "threads.py", "--calls", "4", "--rounds", "1", "--steps", "8",
+        "--record", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_machine_header(done.stdout)
+    assert "| 2,000 |" in done.stdout and "| 2,000,000 |" in done.stdout
+    assert "| conv2d_forward |" in done.stdout  # the convolutions hand off
+    assert "Step, median of 8" in done.stdout and "speed-up" in done.stdout
+    assert "\n## Run " in results.read_text()

@@ -1,0 +1,193 @@
+"""Where a second thread pays in a NumPy program, and where a LeNet-5 step uses it.
+
+Two tables, each library-free except for cnnumpy's engine:
+
+1. **Two threads on short NumPy calls.** One thread makes ``--calls`` calls of
+   ``a += b`` on float32 arrays of a given size; then two resident threads
+   each make as many on arrays of their own, at once. NumPy lets go of the
+   GIL inside each call, but a thread must take it back between calls, so two
+   threads only overlap where a call is long against that hand-back. The
+   speed-up (1-thread time x 2 / 2-thread time; 2.0 is perfect) is measured
+   per call length, on this machine.
+2. **A LeNet-5 training step on 2 threads** (batch 100, Adam, float32): every
+   hand-off of the engine, by op, with its wall time and the CPU time of its
+   parts (wall / CPU: 0.5 is a perfect overlap, 1.0 none), and how many of that
+   op's hand-offs its gauge kept in the caller. Then the step on 1 and on 2
+   threads.
+
+Run::
+
+    python benchmarks/threads.py --record benchmarks/results-threads.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import cnnumpy
+from _machine import Tee, machine_lines, record_run
+from cnnumpy import models, nn, optim
+from cnnumpy.functional._engine import gauge, threads
+
+SIZES = (2_000, 20_000, 200_000, 2_000_000)  # float32 elements per call
+
+
+def median_s(fn: Callable[[], object], rounds: int) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def short_calls(calls: int, rounds: int) -> None:
+    print(f"\nTwo threads on {calls} calls of `a += b` each (float32), ms:\n")
+    print(
+        "| elements per call | one call, us | 1 thread | 2 threads, each as many "
+        "| speed-up (2.0 = perfect) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    cnnumpy.set_num_threads(2)
+    for size in SIZES:
+        pairs = [
+            (rng.random(size, dtype=np.float32), rng.random(size, dtype=np.float32))
+            for _ in range(2)
+        ]
+        n = calls if size < 1_000_000 else max(1, calls // 10)
+        alone = functools.partial(_adds, *pairs[0], n)
+        both = functools.partial(
+            threads._hand_off,  # resident workers, as the engine's ops use them
+            [alone, functools.partial(_adds, *pairs[1], n)],
+        )
+        one, two = median_s(alone, rounds), median_s(both, rounds)
+        print(
+            f"| {size:,} | {one / n * 1e6:.1f} | {one * 1e3:.2f} | {two * 1e3:.2f} "
+            f"| {2 * one / two:.2f} |"
+        )
+
+
+def _adds(a: np.ndarray, b: np.ndarray, n: int) -> None:
+    for _ in range(n):
+        a += b
+
+
+def lenet_step(steps: int) -> None:
+    rng = np.random.default_rng(0)
+    model = models.lenet5(rng=rng)
+    model.input_grad = False
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss = nn.CrossEntropyLoss()
+    x = rng.standard_normal((100, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 100)
+
+    def step() -> None:
+        opt.zero_grad()
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+
+    stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    held: collections.Counter = collections.Counter()
+    hand_off, in_turn = threads._hand_off, threads._in_turn
+
+    def op_name() -> str:
+        frame, names = sys._getframe(2), []
+        while frame is not None:
+            code = frame.f_code
+            if "/functional/" in code.co_filename and "_engine" not in code.co_filename:
+                names.append(code.co_name)
+            frame = frame.f_back
+        return "/".join(reversed(names[:2])) or "?"
+
+    def timed_hand_off(tasks, key=None, gauged=False):
+        start, cpu0 = time.perf_counter(), time.thread_time()
+        told = []
+        record = threads._gauges.record
+        threads._gauges.record = lambda k, wall, cpu: (
+            told.append(cpu),
+            record(k, wall, cpu),
+        )
+        try:
+            hand_off(tasks, key, gauged=True)
+        finally:
+            threads._gauges.record = record
+        s = stats[op_name()]
+        s[0] += 1
+        s[1] += time.perf_counter() - start
+        s[2] += told[0] if told else time.thread_time() - cpu0
+
+    def counted_in_turn(tasks):
+        held[op_name()] += 1
+        return in_turn(tasks)
+
+    cnnumpy.set_num_threads(2)
+    for _ in range(3 * steps):  # the gauges settle
+        step()
+    threads._hand_off, threads._in_turn = timed_hand_off, counted_in_turn
+    try:
+        for _ in range(steps):
+            step()
+    finally:
+        threads._hand_off, threads._in_turn = hand_off, in_turn
+    print(
+        f"\nLeNet-5 training step (batch 100, Adam, float32) on 2 threads: the "
+        f"engine's hand-offs over {steps} steps, per step:\n"
+    )
+    print(
+        "| op | hand-offs | wall ms | CPU ms of the parts | wall / CPU "
+        "| kept in the caller by the gauge |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in sorted(set(stats) | set(held), key=lambda k: -stats[k][1]):
+        n, wall, cpu = stats[name]
+        ratio = f"{wall / cpu:.2f}" if cpu else "-"
+        print(
+            f"| {name} | {n / steps:.1f} | {wall / steps * 1e3:.3f} "
+            f"| {cpu / steps * 1e3:.3f} | {ratio} | {held[name] / steps:.1f} |"
+        )
+    times = {}
+    for n_threads in (1, 2, 1, 2):
+        cnnumpy.set_num_threads(n_threads)
+        for _ in range(steps // 4):
+            step()
+        times.setdefault(n_threads, []).append(median_s(step, steps))
+    one, two = (statistics.median(times[k]) * 1e3 for k in (1, 2))
+    print(
+        f"\nStep, median of {steps} (two alternations): 1 thread {one:.2f} ms, "
+        f"2 threads {two:.2f} ms, speed-up {one / two:.2f}x."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--record", metavar="FILE", help="file the run into FILE")
+    args = parser.parse_args(argv)
+    if not gauge.GAUGED:
+        parser.error("needs a per-thread CPU clock (Linux or macOS)")
+    tee = Tee(sys.stdout)
+    sys.stdout = tee
+    command = "python benchmarks/threads.py " + " ".join(argv or sys.argv[1:])
+    print("\n".join(machine_lines(command.strip())))
+    short_calls(args.calls, args.rounds)
+    lenet_step(args.steps)
+    sys.stdout = tee.stream
+    if args.record:
+        record_run(args.record, tee.kept.getvalue())
+
+
+if __name__ == "__main__":
+    main()
