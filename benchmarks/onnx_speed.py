@@ -39,6 +39,9 @@ from _machine import Tee, machine_lines, record_run
 from cnnumpy import models, nn
 from cnnumpy.onnx import export, load
 
+# Seconds each runtime waits before its calls of a round (see time_rounds).
+SETTLE = 0.05
+
 # --- the PyTorch twin ------------------------------------------------------------
 
 
@@ -131,12 +134,20 @@ def check_agree(runs: dict[str, Callable], x: np.ndarray) -> None:
 def time_rounds(
     runs: dict[str, Callable], x: np.ndarray, rounds: int, repeats: int
 ) -> dict[str, float]:
-    """Median seconds per call of each runtime, in interleaved rounds."""
+    """Median seconds per call of each runtime, in interleaved rounds.
+
+    Before its calls in a round, each runtime waits ``SETTLE`` seconds and makes
+    one untimed call. onnxruntime's and PyTorch's worker threads spin for a
+    while after a call; a runtime timed straight after them shares a core with
+    that spinning (it made cnnumpy's LeNet-5 at batch 1,000 about 1.4x slower
+    here). After the pause they sleep, and the untimed call warms the caches
+    as the runtime's own previous call would have.
+    """
     samples: dict[str, list[float]] = {lib: [] for lib in runs}
-    for run in runs.values():  # warm-up
-        run(x)
     for _ in range(rounds):
         for lib, run in runs.items():
+            time.sleep(SETTLE)
+            run(x)
             calls = []
             for _ in range(repeats):
                 t = time.perf_counter()
