@@ -13,7 +13,7 @@ import ctypes
 import glob
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -73,32 +73,49 @@ _blas_holders = 0  # blocks inside blas_single_thread, in all threads
 _blas_before = 1  # the thread count to give back when the last one leaves
 
 
-@contextlib.contextmanager
-def blas_single_thread() -> Iterator[None]:
+class _SingleThread:
+    """The context manager :func:`blas_single_thread` returns.
+
+    A class rather than a generator: the engine enters one around every
+    product, and a generator-based context manager costs several times more
+    per entry, which a small layer at batch 1 notices.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _blas_holders, _blas_before
+        controls = blas_controls()
+        if controls is None:
+            return
+        with _blas_lock:
+            if _blas_holders == 0:
+                _blas_before = controls[0]()
+                if _blas_before != 1:
+                    controls[1](1)
+            _blas_holders += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _blas_holders
+        controls = blas_controls()
+        if controls is None:
+            return
+        with _blas_lock:
+            _blas_holders -= 1
+            if _blas_holders == 0 and _blas_before != 1:
+                controls[1](_blas_before)
+
+
+_SINGLE_THREAD = _SingleThread()
+
+
+def blas_single_thread() -> _SingleThread:
     """Hold NumPy's BLAS to one thread inside the block (no-op if unknown).
 
     Blocks nest and may overlap between threads: the first to enter saves
     BLAS's thread count, the last to leave gives it back.
     """
-    global _blas_holders, _blas_before
-    controls = blas_controls()
-    if controls is None:
-        yield
-        return
-    get, set_ = controls
-    with _blas_lock:
-        if _blas_holders == 0:
-            _blas_before = get()
-            if _blas_before != 1:
-                set_(1)
-        _blas_holders += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_holders -= 1
-            if _blas_holders == 0 and _blas_before != 1:
-                set_(_blas_before)
+    return _SINGLE_THREAD
 
 
 def _forget_holders() -> None:
