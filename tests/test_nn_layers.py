@@ -162,3 +162,43 @@ def test_label_smoothing_errors():
         nn.CrossEntropyLoss(label_smoothing=1.5)
     with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\]"):
         F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), -0.1)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "sizes"),
+    [
+        ((3, 64), 1, (4, 4, 4)),  # a Linear's output into feature maps
+        ((3, 64), -1, (16, -1)),  # -1 worked out, a negative dim
+        ((2, 6, 5), 1, (2, 3)),
+        ((2, 6, 5), 2, (5, 1)),
+    ],
+)
+def test_unflatten_matches_torch_and_inverts_flatten(shape, dim, sizes):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    m, t = nn.Unflatten(dim, sizes), torch.nn.Unflatten(dim, sizes)
+    tx = leaf(x)
+    ty = t(tx)
+    y = m(x)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(m.backward(dy), tx.grad.numpy())
+    d = dim % len(shape)
+    back = nn.Flatten(d, d + len(sizes) - 1)(y)
+    np.testing.assert_array_equal(back, x)
+    assert repr(m) == f"Unflatten(dim={dim}, unflattened_size={sizes})"
+
+
+def test_unflatten_refuses_sizes_that_do_not_split_the_dimension():
+    x = np.zeros((2, 10))
+    with pytest.raises(ValueError, match=r"`unflattened_size` \(3, 3\) does not split"):
+        nn.Unflatten(1, (3, 3))(x)
+    with pytest.raises(ValueError, match=r"\(3, -1\) does not split dimension 1"):
+        nn.Unflatten(1, (3, -1))(x)
+    with pytest.raises(ValueError, match=r"`dim` \(=2\) must be a dimension"):
+        nn.Unflatten(2, (5, 2))(x)
+    with pytest.raises(ValueError, match="one of them possibly -1"):
+        nn.Unflatten(1, (-1, -1))
+    with pytest.raises(TypeError, match="`unflattened_size`"):
+        nn.Unflatten(1, (2, True))

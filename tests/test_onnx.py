@@ -327,7 +327,11 @@ def torch_resnet():
 
 
 def torch_decoder():
+    """From a latent vector: a Linear, then Unflatten into feature maps."""
     return tnn.Sequential(
+        tnn.Linear(8, 256),
+        tnn.ReLU(),
+        tnn.Unflatten(1, (16, 4, 4)),
         tnn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1),
         tnn.BatchNorm2d(8),
         tnn.LeakyReLU(0.2),
@@ -370,7 +374,7 @@ def torch_export(model, shape, path: Path, opset: int, dynamo: bool = False) -> 
 TORCH_MODELS = {
     "lenet5": (TorchLeNet, (1, 28, 28)),
     "resnet": (torch_resnet, (3, 16, 16)),
-    "decoder": (torch_decoder, (16, 4, 4)),
+    "decoder": (torch_decoder, (8,)),
 }
 
 
@@ -497,3 +501,34 @@ def test_a_mean_over_height_and_width_is_global_average_pooling(tmp_path, keepdi
     assert_close(load(path)(x), run_ort(path, x))
     expected = (2, 3, 1, 1) if keepdims else (2, 3)
     assert load(path)(x).shape == expected
+
+
+def test_unflatten_exports_as_a_reshape_and_loads_back(tmp_path):
+    """A decoder from a latent vector: any batch size in onnxruntime, the same
+    module structure and weights after loading."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Linear(6, 32, rng=rng),
+        nn.Unflatten(1, (2, 4, -1)),
+        nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, rng=rng),
+        nn.Sigmoid(),
+    )
+    path = export(model, tmp_path / "decoder.onnx", (6,))
+    for n in (1, 3):
+        x = rng.standard_normal((n, 6)).astype(np.float32)
+        assert_close(run_ort(path, x), model(x))
+    loaded = load(path)
+    assert [type(m).__name__ for m in loaded] == [
+        "Linear", "Unflatten", "ConvTranspose2d", "Sigmoid",
+    ]  # fmt: skip
+    assert loaded[1].dim == 1 and loaded[1].unflattened_size == (2, 4, 4)
+    assert same_weights(model, loaded)
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    assert_close(loaded(x), model(x))
+
+
+def test_unflatten_of_the_batch_is_refused_on_export(tmp_path):
+    model = nn.Sequential(nn.Unflatten(0, (1, -1)), nn.Flatten(0, 1))
+    with pytest.raises(ValueError, match=r"Unflatten of the batch axis \(dim=0\)"):
+        export(model, tmp_path / "m.onnx", (4,))
+    assert not list(tmp_path.iterdir())

@@ -189,7 +189,7 @@ def test_a_reshape_that_is_not_a_flatten_is_refused(tmp_path):
     proto = onnx.load(path)
     shape = next(t for t in proto.graph.initializer if "shape" in t.name)
     shape.CopyFrom(onnx.numpy_helper.from_array(np.array([0, 4, 6]), shape.name))
-    refused(save(proto, tmp_path / "m.onnx"), "(Reshape)", "not a flatten")
+    refused(save(proto, tmp_path / "m.onnx"), "(Reshape)", "neither a flatten nor")
 
 
 def test_load_trained_refuses_a_graph_that_is_no_classifier(tmp_path):
@@ -297,3 +297,43 @@ def test_without_onnx_the_command_says_what_to_install(tmp_path, lenet):
     assert result.stderr == (
         "cnnumpy: error: ONNX files need onnx: pip install 'cnnumpy[onnx]'\n"
     )
+
+
+def _shape_arithmetic_model(mod_by: int, reshape_to: list[int]) -> onnx.ModelProto:
+    """Relu, then a Reshape whose shape is worked out from integer constants, as
+    PyTorch's exporter writes an Unflatten: Mod, Reshape of constants."""
+    h = onnx.helper
+    const = [
+        h.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(v))
+        for name, v in (
+            ("one", np.array(1, np.int64)),
+            ("by", np.array(mod_by, np.int64)),
+            ("as", np.array(reshape_to, np.int64)),
+        )
+    ]
+    nodes = [
+        *const,
+        h.make_node("Mod", ["one", "by"], ["dim"], name="the mod"),
+        h.make_node("Reshape", ["dim", "as"], ["dims"], name="the reshape"),
+        h.make_node("Relu", ["x"], ["y"]),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4])],
+    )
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_shape_arithmetic_on_constants_is_worked_out_or_refused(tmp_path):
+    ok = save(_shape_arithmetic_model(2, [1]), tmp_path / "ok.onnx")
+    assert load(ok)(np.full((3, 4), -1, np.float32)).max() == 0
+    refused(
+        save(_shape_arithmetic_model(0, [1]), tmp_path / "m.onnx"),
+        "'the mod'", "Mod by non-zero",
+    )  # fmt: skip
+    refused(
+        save(_shape_arithmetic_model(2, [2, 3]), tmp_path / "r.onnx"),
+        "'the reshape'", "cannot reshape",
+    )  # fmt: skip

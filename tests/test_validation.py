@@ -322,6 +322,14 @@ ENTRIES: dict[str, Entry] = {
         lambda tmp: {},
         {"start_dim": (None, NO_VALUE), "end_dim": (1.0, NO_VALUE)},
     ),
+    "Unflatten": Entry(
+        nn.Unflatten,
+        lambda tmp: {"dim": 1, "unflattened_size": (2, 3)},
+        {
+            "dim": (1.0, NO_VALUE),
+            "unflattened_size": ("23", Bad((2, 0), "(2, 0)")),
+        },
+    ),
     "ReLU": Entry(nn.ReLU, lambda tmp: {}, {"inplace": (1, NO_VALUE)}),
     "Tanh": Entry(nn.Tanh, lambda tmp: {}, {"inplace": ("no", NO_VALUE)}),
     "Sigmoid": Entry(nn.Sigmoid, lambda tmp: {}, {}),

@@ -19,7 +19,7 @@ from cnnumpy.nn.conv import Conv2d
 from cnnumpy.nn.conv_transpose import ConvTranspose2d
 from cnnumpy.nn.dropout import Dropout
 from cnnumpy.nn.impl import IMPLS
-from cnnumpy.nn.linear import Flatten, Identity, Linear
+from cnnumpy.nn.linear import Flatten, Identity, Linear, Unflatten
 from cnnumpy.nn.loss import CrossEntropyLoss
 from cnnumpy.nn.module import BackwardBeforeForwardError, Module, Sequential
 from cnnumpy.nn.normalization import BatchNorm1d, BatchNorm2d
@@ -54,4 +54,5 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Unflatten",
 ]

@@ -1,6 +1,9 @@
-"""`Linear`, `Flatten` and `Identity`."""
+"""`Linear`, `Flatten`, `Unflatten` and `Identity`."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,7 +19,7 @@ from cnnumpy.validation import (
     check_int,
 )
 
-__all__ = ["Flatten", "Identity", "Linear"]
+__all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
 
 
 class Linear(Module):
@@ -110,6 +113,69 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``.
+
+    The inverse of :class:`Flatten`: ``Unflatten(1, (16, 4, 4))`` turns an
+    (N, 256) batch, such as a Linear layer's output, into (N, 16, 4, 4) feature
+    maps, where a decoder's convolutions start. One size may be -1: it is
+    worked out from the others, as in ``torch.Tensor.unflatten``.
+
+    Parameters
+    ----------
+    dim : int
+        The dimension to split; negative counts from the end.
+    unflattened_size : sequence of int
+        The sizes it splits into, each at least 1, or one of them -1.
+    """
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
+        super().__init__()
+        self.dim = check_int(dim, "dim")
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(
+                "`unflattened_size` must be a tuple or list of ints, got "
+                f"{type(unflattened_size).__name__} {unflattened_size!r:.80}"
+            )
+        sizes = tuple(check_int(v, "unflattened_size") for v in unflattened_size)
+        if not sizes or any(v < 1 and v != -1 for v in sizes) or sizes.count(-1) > 1:
+            raise ValueError(
+                "`unflattened_size` must be sizes of at least 1, one of them "
+                f"possibly -1, got {sizes}"
+            )
+        self.unflattened_size = sizes
+        # (input shape, output shape) of the last forward pass
+        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, name="x")
+        d = self.dim + x.ndim if self.dim < 0 else self.dim
+        if not 0 <= d < x.ndim:
+            raise ValueError(
+                f"`dim` (={self.dim}) must be a dimension of the {x.ndim}-D input"
+            )
+        sizes = list(self.unflattened_size)
+        known = math.prod(v for v in sizes if v != -1)
+        if -1 in sizes and x.shape[d] % known == 0:
+            sizes[sizes.index(-1)] = x.shape[d] // known
+        if math.prod(sizes) != x.shape[d]:
+            raise ValueError(
+                f"`unflattened_size` {self.unflattened_size} does not split "
+                f"dimension {self.dim} of size {x.shape[d]} (input shape {x.shape})"
+            )
+        y = x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
+        self._shapes = (x.shape, y.shape)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        in_shape, out_shape = self._cached("_shapes")
+        check_grad(dy, out_shape)
+        return F.flatten_backward(dy, in_shape) if self.input_grad else None
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Identity(Module):

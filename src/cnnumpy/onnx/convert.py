@@ -18,7 +18,7 @@ from cnnumpy import nn
 from cnnumpy.nn.parameter import Parameter
 from cnnumpy.onnx.read import ONNXError
 
-__all__ = ["CONVERTERS", "Shape", "attributes", "flatten_module"]
+__all__ = ["CONVERTERS", "Node", "Shape", "attributes"]
 
 Shape = tuple[int | None, ...]
 
@@ -322,36 +322,6 @@ def _flatten(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:
     if axis != 1:
         raise n.error(f"axis={axis}: only axis=1 (keep the batch axis) is read")
     return nn.Flatten(), (None, math.prod(shape[1:]))
-
-
-def flatten_module(n: Node, shape: Shape, target: list[int | None]):
-    """The module of a Reshape of ``shape`` to ``target`` (None: the batch)."""
-    out: list[int | None] = []
-    for i, t in enumerate(target):
-        if t == 0 and not n.attrs.get("allowzero", 0) and i < len(shape):
-            t = shape[i]
-        out.append(t)
-    rest = math.prod(s for s in shape[1:])
-    if out and out[0] == -1 and -1 not in out[1:] and all(out[1:]):
-        if math.prod(out[1:]) == rest:
-            out[0] = None
-    if out and out[0] is None and out.count(-1) == 1 and all(o != 0 for o in out[1:]):
-        known = math.prod(o for o in out[1:] if o != -1)
-        if known and rest % known == 0:
-            out[out.index(-1)] = rest // known
-    out_shape = tuple(out)
-    if out_shape == shape:
-        return None, shape
-    for start in range(1, len(shape)):
-        for end in range(start, len(shape)):
-            merged = (
-                *shape[:start],
-                math.prod(shape[start : end + 1]),
-                *shape[end + 1 :],
-            )
-            if merged == out_shape:
-                return nn.Flatten(start, end), out_shape
-    raise n.error(f"reshape of {shape} to {target} is not a flatten of the batch")
 
 
 def _activation(n: Node, shape: Shape) -> tuple[nn.Module, Shape]:

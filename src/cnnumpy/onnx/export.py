@@ -3,7 +3,8 @@
 Each module becomes the ONNX nodes that compute what its ``forward`` computes in
 evaluation mode: ``Conv2d`` a ``Conv``, ``Linear`` a ``Gemm`` (``transB=1``, the
 weight kept in PyTorch's (out, in) layout), ``BatchNorm2d`` a
-``BatchNormalization`` with the running statistics, ``Dropout`` nothing, a
+``BatchNormalization`` with the running statistics, ``Flatten`` and
+``Unflatten`` a ``Reshape`` that keeps the batch, ``Dropout`` nothing, a
 ``Residual`` its two branches and an ``Add``. Parameters become initializers
 named by their ``state_dict`` keys (``conv1.weight``), nodes by their module's
 path (``/conv1/Conv``), as PyTorch's exporter names them.
@@ -51,6 +52,7 @@ _EXPORTABLE = (
     nn.BatchNorm1d,
     nn.BatchNorm2d,
     nn.Flatten,
+    nn.Unflatten,
     nn.SiLU,
     nn.GELU,
     *ELEMENTWISE,
@@ -102,6 +104,8 @@ def _module(
         return nodes.batch_norm(g, m, x, path, prefix), y
     if isinstance(m, nn.Flatten):
         return nodes.flatten(g, m, x, path, value.shape), y
+    if isinstance(m, nn.Unflatten):
+        return nodes.unflatten(g, m, x, path, value.shape, y.shape), y
     if isinstance(m, nn.SiLU):  # x * sigmoid(x), as PyTorch writes it
         return g.node("Mul", [x, g.node("Sigmoid", [x], path)], path), y
     if isinstance(m, nn.GELU):

@@ -23,8 +23,9 @@ import numpy as np
 
 from cnnumpy import nn
 from cnnumpy.onnx.arithmetic import FORMULAS, GRID, apply, shape_op
-from cnnumpy.onnx.convert import CONVERTERS, Node, Shape, flatten_module, linear
+from cnnumpy.onnx.convert import CONVERTERS, Node, Shape, linear
 from cnnumpy.onnx.read import Graph, ONNXError, read_graph
+from cnnumpy.onnx.reshape import flatten_module
 from cnnumpy.training import TrainedModel
 from cnnumpy.validation import check_path
 
@@ -312,7 +313,8 @@ def load(path: str | Path) -> nn.Sequential:
     ``GlobalAveragePool``, ``BatchNormalization``, ``Relu``, ``LeakyRelu``,
     ``Tanh``, ``Sigmoid``, ``Gelu`` (or its formula), SiLU as ``x *
     Sigmoid(x)``, ``Softmax``, ``LogSoftmax``, ``Dropout``, ``Flatten``,
-    ``Reshape`` (a flatten, with its shape arithmetic), ``Identity``,
+    ``Reshape`` (a flatten, or an unflatten of one axis, with its shape
+    arithmetic and the integer constants it folds), ``Identity``,
     ``Constant`` and the residual ``Add``; weights are initializers.
 
     Parameters

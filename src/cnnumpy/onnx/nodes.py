@@ -211,6 +211,27 @@ def flatten(g: Graph, m: nn.Flatten, x: str, path: str, shape: tuple[int, ...]) 
     )
 
 
+def unflatten(
+    g: Graph,
+    m: nn.Unflatten,
+    x: str,
+    path: str,
+    shape: tuple[int, ...],
+    out_shape: tuple[int, ...],
+) -> str:
+    """A Reshape to ``out_shape`` with the batch copied (0): any batch size."""
+    if m.dim % len(shape) == 0:
+        where = path.strip("/") or "the model"
+        raise ValueError(
+            f"cannot export {where}: Unflatten of the batch axis (dim={m.dim}) has "
+            "no form with a dynamic batch"
+        )
+    target = [0, *out_shape[1:]]
+    return g.node(
+        "Reshape", [x, g.constant(f"{path}/shape", np.array(target, np.int64))], path
+    )
+
+
 ELEMENTWISE: dict[type, Callable[[nn.Module], tuple[str, dict[str, Any]]]] = {
     nn.ReLU: lambda m: ("Relu", {}),
     nn.Tanh: lambda m: ("Tanh", {}),

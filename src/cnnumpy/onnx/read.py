@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from cnnumpy.onnx.errors import ONNXError
+from cnnumpy.onnx.errors import node_name as _name
+from cnnumpy.onnx.fold import fold, foldable
+
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
@@ -49,6 +53,7 @@ OPERATORS: dict[str, frozenset[str]] = {
         "Mul": "",
         "Div": "",
         "Pow": "",
+        "Mod": "fmod",
         "Erf": "",
         "Cast": "to saturate",
         "MaxPool": "auto_pad ceil_mode dilations kernel_shape pads storage_order "
@@ -90,10 +95,6 @@ _FIELDS = {
 }
 
 
-class ONNXError(ValueError):
-    """An ONNX file that cannot be read or holds what cnnumpy does not run."""
-
-
 @dataclass
 class Graph:
     """A checked graph: nodes in an order where inputs come first.
@@ -122,10 +123,6 @@ class Graph:
     input_shape: tuple[int | None, ...]
     metadata: dict[str, str]
     opset: int
-
-
-def _name(node: Any) -> str:
-    return repr(node.name or f"{node.op_type} -> {', '.join(node.output)}")
 
 
 def import_onnx() -> Any:
@@ -210,28 +207,6 @@ def _constant(node: Any) -> np.ndarray:
             scalar[a.name], np.float32 if a.name == "value_float" else np.int64
         )
     return np.array(a.floats if a.name == "value_floats" else a.ints)
-
-
-def _foldable(node: Any, constants: dict[str, np.ndarray]) -> bool:
-    """An Identity or Transpose of a constant (a shared or transposed weight)."""
-    return (
-        node.op_type in ("Identity", "Transpose")
-        and len(node.input) == 1
-        and node.input[0] in constants
-    )
-
-
-def _fold(node: Any, constants: dict[str, np.ndarray]) -> np.ndarray:
-    value = constants[node.input[0]]
-    if node.op_type == "Identity":
-        return value
-    perm = [list(a.ints) for a in node.attribute if a.name == "perm"]
-    perm = perm[0] if perm else list(reversed(range(value.ndim)))
-    if sorted(perm) != list(range(value.ndim)):
-        raise ONNXError(
-            f"node {_name(node)}: perm={perm} is no permutation of {value.ndim} axes"
-        )
-    return np.ascontiguousarray(value.transpose(perm))
 
 
 def _check_node(node: Any) -> None:
@@ -336,8 +311,8 @@ def read_graph(path: str | os.PathLike) -> Graph:
     for node in nodes:
         if node.op_type == "Constant":
             constants[node.output[0]] = _constant(node)
-        elif _foldable(node, constants):
-            constants[node.output[0]] = _fold(node, constants)
+        elif foldable(node, constants):
+            constants[node.output[0]] = fold(node, constants)
         else:
             kept.append(node)
     produced = {out for node in nodes for out in node.output}
