@@ -59,6 +59,12 @@ def timed(fn: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - t
 
 
+def median_time(fn: Callable[[], object], rounds: int) -> float:
+    """Median seconds of ``rounds`` calls of ``fn``, after one untimed call."""
+    fn()
+    return statistics.median(timed(fn) for _ in range(rounds))
+
+
 def thread_counts(text: str) -> list[int]:
     """``--threads``: a comma list of counts >= 1, e.g. '1,2'."""
     try:

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 import cnnumpy
+from _common import median_time
 from _machine import Tee, machine_lines, record_run
 from cnnumpy.functional import _engine
 from cnnumpy.functional import conv as C
@@ -37,16 +35,6 @@ SHAPES = (
     (64, 16, 32, 16, 3, 1, "vgg-bn, widening"),
     (64, 3, 16, 32, 3, 1, "a colour stem"),
 )
-
-
-def median_ms(fn: Callable[[], object], rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for threads in (1, 2):
             cnnumpy.set_num_threads(threads)
-            a, b = (median_ms(fn, args.rounds) for fn in paths)
+            a, b = (1e3 * median_time(fn, args.rounds) for fn in paths)
             print(
                 f"| {where} | {shape} | {threads} | {a:.2f} | {b:.2f} "
                 f"| {b / a:.2f} | {picks} |"
@@ -90,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         cols = rng.standard_normal((c * k * k, dy2.shape[1] // 4), dtype=np.float32)
         d = np.ascontiguousarray(dy2[:, : cols.shape[1]])
         with _engine.blas_single_thread():
-            slow = median_ms(functools.partial(np.dot, d, cols.T), args.rounds)
-            fast = median_ms(functools.partial(np.dot, cols, d.T), args.rounds)
+            slow = 1e3 * median_time(functools.partial(np.dot, d, cols.T), args.rounds)
+            fast = 1e3 * median_time(functools.partial(np.dot, cols, d.T), args.rounds)
         weight_rows.append(
             f"| {where} | {f} x {cols.shape[1]} x {cols.shape[0]} "
             f"| {slow:.3f} | {fast:.3f} | {fast / slow:.2f} |"

@@ -28,26 +28,16 @@ import functools
 import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 
 import cnnumpy
+from _common import median_time
 from _machine import Tee, machine_lines, record_run
 from cnnumpy import models, nn, optim
 from cnnumpy.functional._engine import gauge, threads
 
 SIZES = (2_000, 20_000, 200_000, 2_000_000)  # float32 elements per call
-
-
-def median_s(fn: Callable[[], object], rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def short_calls(calls: int, rounds: int) -> None:
@@ -70,7 +60,7 @@ def short_calls(calls: int, rounds: int) -> None:
             threads._hand_off,  # resident workers, as the engine's ops use them
             [alone, functools.partial(_adds, *pairs[1], n)],
         )
-        one, two = median_s(alone, rounds), median_s(both, rounds)
+        one, two = median_time(alone, rounds), median_time(both, rounds)
         print(
             f"| {size:,} | {one / n * 1e6:.1f} | {one * 1e3:.2f} | {two * 1e3:.2f} "
             f"| {2 * one / two:.2f} |"
@@ -161,7 +151,7 @@ def lenet_step(steps: int) -> None:
         cnnumpy.set_num_threads(n_threads)
         for _ in range(steps // 4):
             step()
-        times.setdefault(n_threads, []).append(median_s(step, steps))
+        times.setdefault(n_threads, []).append(median_time(step, steps))
     one, two = (statistics.median(times[k]) * 1e3 for k in (1, 2))
     print(
         f"\nStep, median of {steps} (two alternations): 1 thread {one:.2f} ms, "

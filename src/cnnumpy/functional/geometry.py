@@ -8,6 +8,7 @@ here, so they agree on every shape. The output length per axis is::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -152,11 +153,19 @@ def window_geometry(
     ones raise every time.
     """
     key = _memo_key(tuple(in_hw), kernel_size, stride, padding, dilation, kernel_name)
+    return _remembered(
+        key,
+        lambda: _window_geometry(
+            in_hw, kernel_size, stride, padding, dilation, kernel_name
+        ),
+    )
+
+
+def _remembered(key: tuple | None, work_out: Callable[[], Geometry]) -> Geometry:
+    """The geometry remembered under ``key``, else ``work_out()`` (remembered)."""
     geom = None if key is None else _MEMO.get(key)
     if geom is None:
-        geom = _window_geometry(
-            in_hw, kernel_size, stride, padding, dilation, kernel_name
-        )
+        geom = work_out()  # raises on invalid arguments: nothing remembered
         if key is not None:
             if len(_MEMO) >= _MEMO_SIZE:
                 _MEMO.clear()
@@ -256,13 +265,12 @@ def pool_geometry(
     check_array(x, "x", 4, "(N, C, H, W)")
     _check_channels(x, "x", "(N, C, H, W)")
     key = _memo_key("pool", x.shape[2:], kernel_size, stride, padding)
-    geom = None if key is None else _MEMO.get(key)
-    if geom is None:
+
+    def work_out() -> Geometry:
         kernel, stride_, padding_ = pool_args(kernel_size, stride, padding)
-        geom = window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
-        if key is not None:
-            _MEMO[key] = geom
-    return geom
+        return window_geometry(x.shape[2:], kernel, stride_, padding_, 1)
+
+    return _remembered(key, work_out)
 
 
 def adaptive_windows(size: int, out_size: int) -> list[tuple[int, int]]:

@@ -89,19 +89,15 @@ class Linear(Module):
         )
 
 
-class Flatten(Module):
-    """Merge dimensions ``start_dim..end_dim`` (default: all but the batch)."""
+class _Reshape(Module):
+    """A module whose output is its input reshaped; backward reshapes ``dy`` back."""
 
-    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.start_dim = check_int(start_dim, "start_dim")
-        self.end_dim = check_int(end_dim, "end_dim")
         # (input shape, output shape) of the last forward pass
         self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = as_float_array(x, name="x")
-        y = F.flatten(x, self.start_dim, self.end_dim)
+    def _reshaped(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         self._shapes = (x.shape, y.shape)
         return y
 
@@ -111,11 +107,24 @@ class Flatten(Module):
         check_grad(dy, out_shape)
         return F.flatten_backward(dy, in_shape) if self.input_grad else None
 
+
+class Flatten(_Reshape):
+    """Merge dimensions ``start_dim..end_dim`` (default: all but the batch)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = check_int(start_dim, "start_dim")
+        self.end_dim = check_int(end_dim, "end_dim")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, name="x")
+        return self._reshaped(x, F.flatten(x, self.start_dim, self.end_dim))
+
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class Unflatten(Module):
+class Unflatten(_Reshape):
     """Split dimension ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``.
 
     The inverse of :class:`Flatten`: ``Unflatten(1, (16, 4, 4))`` turns an
@@ -146,8 +155,6 @@ class Unflatten(Module):
                 f"possibly -1, got {sizes}"
             )
         self.unflattened_size = sizes
-        # (input shape, output shape) of the last forward pass
-        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_float_array(x, name="x")
@@ -165,14 +172,7 @@ class Unflatten(Module):
                 f"`unflattened_size` {self.unflattened_size} does not split "
                 f"dimension {self.dim} of size {x.shape[d]} (input shape {x.shape})"
             )
-        y = x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
-        self._shapes = (x.shape, y.shape)
-        return y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        in_shape, out_shape = self._cached("_shapes")
-        check_grad(dy, out_shape)
-        return F.flatten_backward(dy, in_shape) if self.input_grad else None
+        return self._reshaped(x, x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :]))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
