@@ -167,6 +167,7 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
                     "residual",
                     "dropout",
                     "identity",
+                    "reshape",
                 ]
             )
         )
@@ -224,6 +225,12 @@ def networks(draw) -> tuple[nn.Sequential, tuple[int, ...]]:
             layers.append(nn.Residual(body, short))
         elif kind == "dropout":
             layers.append(nn.Dropout(0.3))
+        elif kind == "reshape":  # flattened and split back, one way or another
+            layers.append(nn.Flatten())
+            split = draw(st.sampled_from([shape, (C, -1, H), (-1, H * H)]))
+            layers.append(nn.Unflatten(1, split))
+            if len(split) == 2:
+                layers.append(nn.Unflatten(2, (H, H)))
         else:
             layers.append(nn.Identity())
     layers.append(nn.Flatten())
