@@ -139,8 +139,7 @@ def time_rounds(
     Before its calls in a round, each runtime waits ``SETTLE`` seconds and makes
     one untimed call. onnxruntime's and PyTorch's worker threads spin for a
     while after a call; a runtime timed straight after them shares a core with
-    that spinning (it made cnnumpy's LeNet-5 at batch 1,000 about 1.4x slower
-    here). After the pause they sleep, and the untimed call warms the caches
+    that spinning (results-onnx.md has what it cost). After the pause they sleep, and the untimed call warms the caches
     as the runtime's own previous call would have.
     """
     samples: dict[str, list[float]] = {lib: [] for lib in runs}

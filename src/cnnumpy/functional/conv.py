@@ -245,8 +245,7 @@ def conv2d_backward(
     if not input_grad:
         return None, _weight_grad(dy2, ctx), dbias
     # Two independent products of F x C*kH*kW x L*N multiply-adds each.
-    by_conv = _by_conv(ctx)
-    input_grad_of = _input_grad_by_conv if by_conv else _input_grad
+    input_grad_of = _input_grad_by_conv if _by_conv(ctx) else _input_grad
     dx, dweight = _engine.together(
         [lambda: input_grad_of(dy2, ctx), lambda: _weight_grad(dy2, ctx)],
         ctx.weight.size * dy2.shape[1],
@@ -284,9 +283,9 @@ def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
             dyb[...] = dy2[:, c0:c1]
             for gi in range(g):
                 # block @ dyb.T, not dyb @ block.T: the same sum, but BLAS
-                # runs it about 1.5x faster with the long axis of the (few)
-                # rows of dy in the second operand. Contiguous operands, so
-                # np.dot lets go of the GIL.
+                # runs it faster with the long axis of the (few) rows of dy
+                # in the second operand (benchmarks/conv_paths.py times both).
+                # Contiguous operands, so np.dot lets go of the GIL.
                 acc[gi] += np.dot(
                     block[gi * Kg : (gi + 1) * Kg], dyb[gi * Fg : (gi + 1) * Fg].T
                 )
@@ -358,11 +357,10 @@ def _by_conv(ctx: Conv2dContext) -> bool:
     sums over the output channels, where col2im's has kH*kW rows per input
     channel; it unfolds ``dy`` where col2im adds back the products. It pays
     when the output is as large as the input ('same' padding, as in ResNets)
-    and has no more channels than the input: 1.3-2.5x faster at 16 to 64
-    channels, on one thread and two. A 'valid' convolution (LeNet-5's second)
-    would multiply the zeros of a border as wide as the kernel, and a
-    widening one (1 -> 6 channels) unfolds more than col2im adds: both are
-    slower this way. Timed by benchmarks/conv_paths.py.
+    and has no more channels than the input, on one thread and two. A 'valid'
+    convolution (LeNet-5's second) would multiply the zeros of a border as
+    wide as the kernel, and a widening one (1 -> 6 channels) unfolds more than
+    col2im adds: both are slower this way. Timed by benchmarks/conv_paths.py.
     """
     geom, (C, H, W) = ctx.geom, ctx.x.shape[1:]
     (kH, kW), (dH, dW) = geom.kernel, geom.dilation

@@ -38,7 +38,7 @@ def dropout_forward(
     ValueError
         ``p`` outside [0, 1].
     """
-    if not isinstance(x, np.ndarray) or not x.dtype.kind == "f":
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise TypeError(f"`x` must be a floating numpy.ndarray, got {type(x).__name__}")
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"`p` must be a probability in [0, 1], got {p!r}")

@@ -64,7 +64,7 @@ def batch_norm_forward(
         Bad ndim or dtype, mismatched channel counts, fewer than two values per
         channel in training, missing running statistics in evaluation.
     """
-    if not isinstance(x, np.ndarray) or not x.dtype.kind == "f":
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise TypeError(f"`x` must be a floating numpy.ndarray, got {type(x).__name__}")
     if x.ndim < 2:
         raise ValueError(f"`x` must be at least 2-D (N, C, *), got shape {x.shape}")

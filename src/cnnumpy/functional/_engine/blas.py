@@ -77,8 +77,8 @@ class _SingleThread:
     """The context manager :func:`blas_single_thread` returns.
 
     A class rather than a generator: the engine enters one around every
-    product, and a generator-based context manager costs several times more
-    per entry, which a small layer at batch 1 notices.
+    product, and a generator-based context manager costs more per entry,
+    which a small layer at batch 1 notices.
     """
 
     __slots__ = ()

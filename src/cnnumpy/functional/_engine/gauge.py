@@ -3,8 +3,8 @@
 The machine may be shared. When another process holds a core, a worker starts
 late, the caller waits for it, and the parts would have been done sooner one
 after the other in the caller. And a small op (a LeNet-5 activation or
-pooling at batch 100, a few hundred microseconds) can take less time than
-waking a worker costs on some machines: its parts never overlap. So every
+pooling at batch 100) can take less time than waking a worker costs on some
+machines: its parts never overlap. So every
 hand-off reports its wall time and the CPU time its parts took (per-thread
 CPU clocks), to the gauge of its op and size (:class:`Gauges`); while handing
 off does not pay for that op, its parts run in the caller, and the workers
