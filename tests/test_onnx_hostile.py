@@ -299,14 +299,16 @@ def test_without_onnx_the_command_says_what_to_install(tmp_path, lenet):
     )
 
 
-def _shape_arithmetic_model(mod_by: int, reshape_to: list[int]) -> onnx.ModelProto:
+def _shape_arithmetic_model(
+    mod_by: int, reshape_to: list[int], allowzero: int = 0
+) -> onnx.ModelProto:
     """Relu, then a Reshape whose shape is worked out from integer constants, as
     PyTorch's exporter writes an Unflatten: Mod, Reshape of constants."""
     h = onnx.helper
     const = [
         h.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(v))
         for name, v in (
-            ("one", np.array(1, np.int64)),
+            ("one", np.array([1], np.int64)),
             ("by", np.array(mod_by, np.int64)),
             ("as", np.array(reshape_to, np.int64)),
         )
@@ -314,7 +316,9 @@ def _shape_arithmetic_model(mod_by: int, reshape_to: list[int]) -> onnx.ModelPro
     nodes = [
         *const,
         h.make_node("Mod", ["one", "by"], ["dim"], name="the mod"),
-        h.make_node("Reshape", ["dim", "as"], ["dims"], name="the reshape"),
+        h.make_node(
+            "Reshape", ["dim", "as"], ["dims"], name="the reshape", allowzero=allowzero
+        ),
         h.make_node("Relu", ["x"], ["y"]),
     ]
     graph = h.make_graph(
@@ -336,4 +340,10 @@ def test_shape_arithmetic_on_constants_is_worked_out_or_refused(tmp_path):
     refused(
         save(_shape_arithmetic_model(2, [2, 3]), tmp_path / "r.onnx"),
         "'the reshape'", "cannot reshape",
+    )  # fmt: skip
+    # A 0 copies the input's size there, unless allowzero asks for a real 0.
+    assert load(save(_shape_arithmetic_model(2, [0]), tmp_path / "z.onnx"))
+    refused(
+        save(_shape_arithmetic_model(2, [0], allowzero=1), tmp_path / "a.onnx"),
+        "'the reshape'", "cannot reshape (1,) to [0]",
     )  # fmt: skip

@@ -44,9 +44,10 @@ def _fold_index(node: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mod, Add, Sub, Mul or Reshape of two small integer constants."""
     if node.op_type == "Reshape":
         target = [int(v) for v in b.reshape(-1)]
-        target = [
-            a.shape[i] if t == 0 and i < a.ndim else t for i, t in enumerate(target)
-        ]
+        if not any(a_.i for a_ in node.attribute if a_.name == "allowzero"):
+            target = [  # 0 copies the input's size there, as ONNX says
+                a.shape[i] if t == 0 and i < a.ndim else t for i, t in enumerate(target)
+            ]
         try:
             return a.reshape(target)
         except ValueError:

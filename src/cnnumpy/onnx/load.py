@@ -25,7 +25,7 @@ from cnnumpy import nn
 from cnnumpy.onnx.arithmetic import FORMULAS, GRID, apply, shape_op
 from cnnumpy.onnx.convert import CONVERTERS, Node, Shape, linear
 from cnnumpy.onnx.read import Graph, ONNXError, read_graph
-from cnnumpy.onnx.reshape import flatten_module
+from cnnumpy.onnx.reshape import reshape_module
 from cnnumpy.training import TrainedModel
 from cnnumpy.validation import check_path
 
@@ -97,7 +97,7 @@ class _Walk:
         if n.op == "Identity":
             module, new = None, shape
         elif n.op == "Reshape":
-            module, new = flatten_module(n, shape, self.shape_value(node.input[1], n))
+            module, new = reshape_module(n, shape, self.shape_value(node.input[1], n))
         elif n.op == "MatMul":
             module, new, out = self.matmul(n, shape)
         elif n.op in CONVERTERS:

@@ -10,11 +10,12 @@ import math
 from cnnumpy import nn
 from cnnumpy.onnx.convert import Node, Shape
 
-__all__ = ["flatten_module"]
+__all__ = ["reshape_module"]
 
 
-def flatten_module(n: Node, shape: Shape, target: list[int | None]):
-    """The module of a Reshape of ``shape`` to ``target`` (None: the batch)."""
+def reshape_module(n: Node, shape: Shape, target: list[int | None]):
+    """The module of a Reshape of ``shape`` to ``target`` (None: the batch):
+    None where nothing changes, a Flatten or an Unflatten."""
     out: list[int | None] = []
     for i, t in enumerate(target):
         if t == 0 and not n.attrs.get("allowzero", 0) and i < len(shape):
