@@ -169,6 +169,31 @@ def test_conv_paths_times_both_input_gradients_and_files_the_run(tmp_path):
     assert text.startswith("# Input-gradient paths\n") and "\n## Run " in text
 
 
+def test_conv_blocks_times_every_block_size_and_files_the_run(tmp_path):
+    results = tmp_path / "results.md"
+    results.write_text("# Block sizes\n")
+    done = run_script(
+        "conv_blocks.py",
+        "--rounds",
+        "1",
+        "--calls",
+        "1",
+        "--batches",
+        "4",
+        "--record",
+        str(results),
+    )
+    assert done.returncode == 0, done.stderr
+    assert_machine_header(done.stdout)
+    rows = [r for r in done.stdout.splitlines() if r.startswith("| ") and "," in r]
+    # 5 block sizes x 2 dtypes, each with 4 timings and their sum; one marked.
+    blocks = [r for r in rows if r.count("|") == 7]
+    assert len(blocks) == 10 and sum("*" in r for r in blocks) == 2
+    assert sum(r.startswith("| 5,600 | 840,000 |") for r in rows) == 1
+    text = results.read_text()
+    assert text.startswith("# Block sizes\n") and "\n## Run " in text
+
+
 def test_threads_profiles_short_calls_and_a_lenet_step(tmp_path):
     results = tmp_path / "results.md"
     done = run_script(

@@ -662,8 +662,40 @@ def test_ranges_cover_evenly():
     assert threads.ranges(0, 2) == []
 
 
+@pytest.mark.parametrize("out_h, out_w", [(28, 28), (10, 10), (7, 3), (1, 1), (0, 5)])
+@pytest.mark.parametrize("per_position", [1, 100, 2500, 15000, 1 << 17, 1 << 20])
+@pytest.mark.parametrize("start_stop", [(0, 1), (0, 14), (3, 28)])
+def test_conv_blocks_cover_each_position_once_in_even_blocks(
+    out_h, out_w, per_position, start_stop
+):
+    from cnnumpy.functional import conv
+
+    start, stop = min(start_stop[0], out_h), min(start_stop[1], out_h)
+    blocks = conv._blocks(per_position, out_h, out_w)
+    got = list(blocks.of(start, stop))
+    seen = [(r, c) for a, b, o0, o1 in got for r in range(a, b) for c in range(o0, o1)]
+    assert sorted(seen) == [(r, c) for r in range(start, stop) for c in range(out_w)]
+    assert len(seen) == len(set(seen))
+    sizes = [(b - a) * (o1 - o0) for a, b, o0, o1 in got]
+    assert all(s <= blocks.size for s in sizes)  # the buffer holds every block
+    # Blocks fit (unless one position alone is too big), are as few as fit,
+    # and are even: within one row, or within one column of a row, of each other.
+    fits = conv.BLOCK_ELEMENTS // per_position
+    if fits >= 1:
+        assert all(s <= fits for s in sizes)
+    if len(got) > 1:
+        if blocks.step == out_w:  # whole rows
+            heights = [b - a for a, b, _, _ in got]
+            assert max(heights) - min(heights) <= 1
+            assert len(got) == -(-(stop - start) // blocks.rows)
+        else:  # one row at a time, cut into columns
+            widths = [o1 - o0 for _, _, o0, o1 in got]
+            assert max(widths) - min(widths) <= 1
+            assert len(got) == (stop - start) * -(-out_w // blocks.step)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("block_bytes", [1, 2000, 1 << 30])
+@pytest.mark.parametrize("block_elements", [1, 500, 1 << 30])
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -673,12 +705,12 @@ def test_ranges_cover_evenly():
     ],
 )
 def test_conv2d_blocks_of_any_size_match_torch(
-    split_everything, monkeypatch, dtype, block_bytes, kwargs
+    split_everything, monkeypatch, dtype, block_elements, kwargs
 ):
     """Blocks of one output position (or row), of part of a row, of whole rows."""
     from cnnumpy.functional import conv
 
-    monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv, "BLOCK_ELEMENTS", block_elements)
     rng = np.random.default_rng(8)
     x = rand(rng, (3, 4, 10, 9), dtype)
     w = rand(rng, (6, 4 // kwargs["groups"], 3, 3), dtype)

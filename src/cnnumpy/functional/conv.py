@@ -23,12 +23,16 @@ from cnnumpy.validation import check_ctx, check_grad
 __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 
 # Each thread fills the column matrix a block of output rows at a time and
-# multiplies each block while it is still in cache. A block must be large
-# enough that each product is worth a BLAS call and small enough to stay in
-# the cache of the core that filled it; between those bounds the size hardly
-# matters, and this one sits at the top of that range.
+# multiplies each block while it is still in cache, one BLAS call a block. A
+# block must be large enough that its call and its Python are worth it, and
+# small enough to stay in the cache of the core that filled it. Counted in
+# elements, not bytes: the sizes that pay follow the product's shape. With
+# OpenBLAS's AVX-512 kernels a thin product (LeNet-5's first convolution, 6
+# kernels of 25 taps) runs about 4x faster below about 1M multiply-adds a call
+# than above; blocks of 2 MB lost that there. On an AVX2 Xeon, blocks of 256 KB
+# to 2 MB per thread trained LeNet-5 equally fast.
 # Chosen by A/B runs; see benchmarks/results-lenet.md#engine-constants
-BLOCK_BYTES = 2 << 20
+BLOCK_ELEMENTS = 1 << 17
 
 
 class Conv2dContext(NamedTuple):
@@ -133,7 +137,7 @@ def conv2d_forward(
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
     w3 = weight.reshape(groups, F // groups, -1)  # (g, F/g, Cg*kH*kW)
     y3 = np.empty((groups, F // groups, shape[1]), dtype=x.dtype)  # (g, F/g, L*N)
-    blocks = _blocks(shape[0] * N * x.itemsize, out_h, out_w)
+    blocks = _blocks(shape[0] * N, out_h, out_w)
     b3 = None if bias is None else bias.reshape(groups, F // groups, 1)
 
     def out_rows(start: int, stop: int) -> None:
@@ -159,7 +163,7 @@ def conv2d_forward(
 
 
 class _Blocks(NamedTuple):
-    """Blocks of output positions whose columns fit in BLOCK_BYTES."""
+    """Blocks of output positions whose columns fit in BLOCK_ELEMENTS."""
 
     rows: int  # whole output rows per block, or 1 and ...
     step: int  # ... at most this many output columns per block
@@ -171,23 +175,37 @@ class _Blocks(NamedTuple):
         return self.rows * self.step
 
     def of(self, start: int, stop: int) -> Iterator[tuple[int, int, int, int]]:
-        """``(a, b, o0, o1)``: rows a..b, columns o0..o1, covering rows start..stop."""
+        """``(a, b, o0, o1)``: rows a..b, columns o0..o1, covering rows start..stop.
+
+        Blocks of equal size (within one row or column): 28 rows at most 9 a
+        block are 4 blocks of 7, not 3 of 9 and 1 of 1, and a block has only
+        the BLAS call and the Python of one block to pay for.
+        """
         if self.step == self.out_w:
-            for a in range(start, stop, self.rows):
-                yield a, min(a + self.rows, stop), 0, self.out_w
+            for a, b in _even(start, stop, self.rows):
+                yield a, b, 0, self.out_w
             return
-        for a in range(start, stop):  # a row is too big: cut it too
-            for o in range(0, self.out_w, self.step):
-                yield a, a + 1, o, min(o + self.step, self.out_w)
+        cuts = _even(0, self.out_w, self.step)  # a row is too big: cut it too
+        for a in range(start, stop):
+            for o0, o1 in cuts:
+                yield a, a + 1, o0, o1
 
 
-def _blocks(bytes_per_position: int, out_h: int, out_w: int) -> _Blocks:
-    per_row = bytes_per_position * out_w
+def _even(start: int, stop: int, most: int) -> list[tuple[int, int]]:
+    """As few ranges of at most ``most`` as cover start..stop, sizes within 1."""
+    n = stop - start
+    k = -(-n // most) if n > 0 else 0
+    return [(start + a, start + b) for a, b in _engine.ranges(n, k)] if k else []
+
+
+def _blocks(per_position: int, out_h: int, out_w: int) -> _Blocks:
+    """Blocks for columns of ``per_position`` elements per output position."""
+    per_row = per_position * out_w
     if per_row == 0:  # an empty batch: nothing to cut
         return _Blocks(out_h, out_w, out_w)
-    if per_row <= BLOCK_BYTES:
-        return _Blocks(min(out_h, BLOCK_BYTES // per_row), out_w, out_w)
-    return _Blocks(1, max(1, BLOCK_BYTES // bytes_per_position), out_w)
+    if per_row <= BLOCK_ELEMENTS:
+        return _Blocks(min(out_h, BLOCK_ELEMENTS // per_row), out_w, out_w)
+    return _Blocks(1, max(1, BLOCK_ELEMENTS // per_position), out_w)
 
 
 def conv2d_backward(
@@ -269,7 +287,7 @@ def _weight_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
     K, row = C * kH * kW, out_w * N
     Fg, Kg = F // g, K // g
     win = windows(x, geom)  # (C, kH, kW, out_h, out_w, N), a view
-    blocks = _blocks(K * N * x.itemsize, out_h, out_w)
+    blocks = _blocks(K * N, out_h, out_w)
 
     def out_rows(start: int, stop: int, acc: np.ndarray) -> None:
         cols = _engine.scratch(K * blocks.size * N, x.dtype, "cols")
@@ -332,8 +350,8 @@ def _input_grad(dy2: np.ndarray, ctx: Conv2dContext) -> np.ndarray:
                 np.ascontiguousarray(w[:, :, i].reshape(F // g, -1).T)
                 for i in range(kH)
             ]
-            per_row = (b - a) * kW * row * dy2.itemsize  # bytes of one output row
-            step = max(1, BLOCK_BYTES // max(1, per_row))
+            per_row = (b - a) * kW * row  # elements of one output row
+            step = max(1, BLOCK_ELEMENTS // max(1, per_row))
             buf = _engine.scratch(
                 (b - a) * kW * min(step, out_h) * row, dy2.dtype, "dx"
             )
