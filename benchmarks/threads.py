@@ -15,6 +15,11 @@ Two tables, each library-free except for cnnumpy's engine:
    op's hand-offs its gauge kept in the caller (apart from the parts an op
    runs in turn inside another's part, by design). Then the step on 1 and on 2
    threads.
+3. **What a hand-off costs.** How long a resident worker, asleep on its queue,
+   takes to start a task handed to it; then LeNet-5's layers (batch 100,
+   float32) on 1 thread, cut into 2 parts run in turn by the caller, and cut
+   into 2 parts handed off (the gauge off): what the engine's gauge chooses
+   between, op by op.
 
 Run::
 
@@ -35,6 +40,7 @@ import numpy as np
 import cnnumpy
 from _common import median_time
 from _machine import Tee, machine_lines, record_run
+from cnnumpy import functional as F
 from cnnumpy import models, nn, optim
 from cnnumpy.functional._engine import gauge, threads
 
@@ -165,6 +171,70 @@ def lenet_step(steps: int) -> None:
     )
 
 
+def _stamp(times: list[float]) -> None:
+    times.append(time.perf_counter())
+
+
+def hand_off_cost(rounds: int) -> None:
+    cnnumpy.set_num_threads(2)
+    threads.run([lambda: None, lambda: None], balanced=True)  # a resident worker
+    worker = threads._workers[0]
+    delays = []
+    for _ in range(20 * rounds):
+        started: list[float] = []
+        time.sleep(0.001)  # the worker goes back to sleep, as between ops
+        handed = time.perf_counter()
+        worker.tasks.put(functools.partial(_stamp, started))
+        worker.done.get()
+        delays.append(started[0] - handed)
+    delays.sort()
+    median, p90 = delays[len(delays) // 2], delays[int(0.9 * len(delays))]
+    print(
+        f"\nA task handed to a sleeping worker starts after {median * 1e6:.0f} us "
+        f"(median of {len(delays)}; 90th percentile {p90 * 1e6:.0f} us)."
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 1, 28, 28)).astype(np.float32)
+    w1 = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+    a1, ctx1 = F.conv2d_forward(x, w1, None, 1, 2)
+    h = F.avg_pool2d(F.tanh(a1), 2)
+    w2 = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    a2, ctx2 = F.conv2d_forward(h, w2, None)
+    dy1 = rng.standard_normal(a1.shape).astype(np.float32)
+    dy2 = rng.standard_normal(a2.shape).astype(np.float32)
+    ops = {
+        "conv1 forward": lambda: F.conv2d_forward(x, w1, None, 1, 2),
+        "conv1 backward (weights)": lambda: F.conv2d_backward(dy1, ctx1, False),
+        "tanh of conv1's output": lambda: F.tanh(a1),
+        "conv2 forward": lambda: F.conv2d_forward(h, w2, None),
+        "conv2 backward": lambda: F.conv2d_backward(dy2, ctx2),
+    }
+    print(
+        f"\nLeNet-5's layers, batch 100, float32, ms per call (median of {rounds}):\n"
+    )
+    print(
+        "| op | 1 thread | 2 parts in turn | 2 parts handed off | handed off / 1 thread |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    saved = threads._gauges, gauge.GAUGED
+    try:
+        for name, op in ops.items():
+            cnnumpy.set_num_threads(1)
+            one = median_time(op, rounds)
+            cnnumpy.set_num_threads(2)
+            threads._gauges = gauge.Gauges(hold=10**9)  # parts in the caller
+            in_turn = median_time(op, rounds)
+            gauge.GAUGED = False  # every part handed off
+            handed = median_time(op, rounds)
+            threads._gauges, gauge.GAUGED = saved
+            print(
+                f"| {name} | {one * 1e3:.3f} | {in_turn * 1e3:.3f} "
+                f"| {handed * 1e3:.3f} | {handed / one:.2f} |"
+            )
+    finally:
+        threads._gauges, gauge.GAUGED = saved
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=100)
@@ -180,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(machine_lines(command.strip())))
     short_calls(args.calls, args.rounds)
     lenet_step(args.steps)
+    hand_off_cost(args.rounds)
     sys.stdout = tee.stream
     if args.record:
         record_run(args.record, tee.kept.getvalue())

@@ -205,4 +205,9 @@ def test_threads_profiles_short_calls_and_a_lenet_step(tmp_path):
     assert "| 2,000 |" in done.stdout and "| 2,000,000 |" in done.stdout
     assert "| conv2d_forward |" in done.stdout  # the convolutions hand off
     assert "Step, median of 8" in done.stdout and "speed-up" in done.stdout
+    assert "sleeping worker starts after" in done.stdout
+    costs = [
+        r for r in done.stdout.splitlines() if r.startswith(("| conv1 ", "| conv2 "))
+    ]
+    assert len(costs) == 4 and all(r.count("|") == 6 for r in costs)
     assert results.read_text().startswith("## Run ")
