@@ -7,8 +7,11 @@ extra), and reports medians:
 - cnnumpy: 1 process with 1 thread, 1 process with 2 threads, 2 ranks with 1
   thread each (``cnnumpy.training.fit(..., comm=...)``, as ``mpiexec -n 2
   cnnumpy train`` runs);
-- PyTorch: 1 process with 1 thread, and DistributedDataParallel on its gloo
-  backend with 2 ranks of 1 thread each (on this machine).
+- PyTorch: 1 process with 1 thread, DistributedDataParallel on its gloo
+  backend with 2 ranks of 1 thread each (on this machine), and 1 process
+  with 2 threads;
+- cnnumpy again: 2 ranks of 1 thread each started without MPI, as
+  ``cnnumpy train --processes 2`` starts them (`cnnumpy.distributed.local`).
 
 Every setting trains the same LeNet-5 on the same ``--images`` random 1x28x28
 images with the same global batch (each rank takes its half of every batch),
@@ -46,6 +49,8 @@ SETTINGS = [  # (name, library, ranks, threads per rank)
     ("cnnumpy, 2 ranks x 1 thread", "cnnumpy", 2, 1),
     ("PyTorch, 1 process, 1 thread", "torch", 1, 1),
     ("PyTorch DDP (gloo), 2 ranks x 1 thread", "torch", 2, 1),
+    ("PyTorch, 1 process, 2 threads", "torch", 1, 2),
+    ("cnnumpy, --processes 2 (no MPI), 1 thread each", "cnnumpy-local", 2, 1),
 ]
 # A link's latency per message in the cost model: TCP over Ethernet, RDMA.
 LINKS = [("10 Gb/s", 10e9, 20e-6), ("100 Gb/s", 100e9, 2e-6)]
@@ -67,6 +72,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=positive_int, default=300, help="s per run")
     p.add_argument("--worker", choices=["cnnumpy", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--threads", type=positive_int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--local", type=positive_int, default=1, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -80,12 +86,13 @@ def random_data(images: int) -> tuple[np.ndarray, np.ndarray]:
 # --- the workers: one epoch, images/s on stdout (rank 0) ---------------------------
 
 
-def cnnumpy_worker(args: argparse.Namespace) -> float:
+def cnnumpy_worker(args: argparse.Namespace, comm=None) -> float:
+    """One epoch on the ranks of mpiexec, of ``comm`` (``--local``), or alone."""
     from cnnumpy import data, distributed, models, optim
     from cnnumpy.training import fit
 
     cnnumpy.set_num_threads(args.threads)
-    comm = distributed.world()
+    comm = distributed.world() if comm is None else comm
     ranks = comm if comm.size > 1 else None
     x, y = random_data(args.images)
     train = data.Dataset(x, y, tuple("0123456789"), "random")
@@ -97,6 +104,30 @@ def cnnumpy_worker(args: argparse.Namespace) -> float:
     start = time.perf_counter()
     fit(model, optimizer, train, epochs=1, batch_size=args.batch_size, comm=ranks)
     return time.perf_counter() - start
+
+
+def local_rank(args: argparse.Namespace, comm) -> int:
+    """A rank that ``--local`` spawned (`cnnumpy.distributed.local`)."""
+    cnnumpy_worker(args, comm)
+    return 0
+
+
+def local_worker(args: argparse.Namespace) -> float:
+    """``--local N``: N ranks of this machine, as ``cnnumpy train --processes N``."""
+    import functools
+
+    from cnnumpy.distributed import local
+
+    comm = local.start(args.local, functools.partial(local_rank, args))
+    status = 1
+    try:
+        seconds = cnnumpy_worker(args, comm)
+        status = 0
+    finally:
+        status = local.finish(comm, status)
+    if status:
+        raise SystemExit(status)
+    return seconds
 
 
 def torch_worker(args: argparse.Namespace) -> float:
@@ -152,7 +183,11 @@ def torch_worker(args: argparse.Namespace) -> float:
 
 def run_setting(args: argparse.Namespace, library: str, ranks: int, threads: int):
     mpiexec = Path(sys.executable).with_name("mpiexec")
-    command = [str(mpiexec), "-n", str(ranks), sys.executable, __file__,
+    if library == "cnnumpy-local":  # no mpiexec: the script starts the ranks
+        prefix, extra, library = [], [f"--local={ranks}"], "cnnumpy"
+    else:
+        prefix, extra = [str(mpiexec), "-n", str(ranks)], []
+    command = [*prefix, sys.executable, __file__, *extra,
                "--worker", library, "--threads", str(threads),
                "--images", str(args.images), "--batch-size", str(args.batch_size),
                "--warmup", str(args.warmup)]  # fmt: skip
@@ -222,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     if args.worker is not None:
         work = cnnumpy_worker if args.worker == "cnnumpy" else torch_worker
+        if args.local > 1:
+            work = local_worker
         seconds = work(args)
         from cnnumpy.distributed import environment_rank
 
@@ -261,6 +298,12 @@ def main(argv: list[str] | None = None) -> None:
         f"\n2 ranks x 1 thread against: 1 process, 1 thread {two / base:.2f}x "
         f"(target >= 1.3x); 1 process, 2 threads {two / rate[SETTINGS[1][0]]:.2f}x "
         f"(target >= 1x); PyTorch DDP {two / rate[SETTINGS[4][0]]:.2f}x (target >= 1x)"
+    )
+    print(
+        f"\nThe same 2 cores, each library its fastest way: cnnumpy's 2 ranks take "
+        f"{rate[SETTINGS[5][0]] / two:.2f}x the time of PyTorch's 1 process on 2 "
+        f"threads (MPI); without MPI (--processes 2), "
+        f"{rate[SETTINGS[5][0]] / rate[SETTINGS[6][0]]:.2f}x."
     )
     for line in cost_model(args, 1 / base):
         print(line)

@@ -36,9 +36,12 @@ def test_tiny_run_prints_the_table_and_the_cost_model():
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for setting in ("| cnnumpy, 2 ranks x 1 thread |",
-                    "| PyTorch DDP (gloo), 2 ranks x 1 thread |"):  # fmt: skip
+                    "| PyTorch DDP (gloo), 2 ranks x 1 thread |",
+                    "| PyTorch, 1 process, 2 threads |",
+                    "| cnnumpy, --processes 2 (no MPI), 1 thread each |"):  # fmt: skip
         assert setting in out
     assert "2 ranks x 1 thread against: 1 process, 1 thread" in out
+    assert "without MPI (--processes 2)" in out
     assert "| 10 Gb/s | 20 us |" in out and "| 100 Gb/s | 2 us |" in out
     assert "# round 1/1 done" in done.stderr
 

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_once(lambda: build_parser().parse_args(argv))
     except SystemExit as stop:  # argparse's own errors and --help
         return stop.code if isinstance(stop.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --processes
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)

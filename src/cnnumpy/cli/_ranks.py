@@ -30,6 +30,9 @@ FORWARD = 0.5
 def fail(code: int, text: str) -> int:
     """Show ``text`` on stderr and return ``code``; under mpiexec, end all ranks."""
     if not launched_by_mpi():
+        comm = world()  # this process alone, or a rank of --processes
+        if not comm.is_root:  # the caller's rank ends the others as it returns
+            text = f"{text} (rank {comm.rank})"
         print(text, file=sys.stderr)
         return code
     rank = environment_rank()

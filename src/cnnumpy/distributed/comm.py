@@ -72,6 +72,7 @@ class Communicator:
 
     def __init__(self, mpi_comm: Any = None) -> None:
         self._comm = mpi_comm
+        self._group: Any = None  # the ranks of `cnnumpy.distributed.local`
         if mpi_comm is None:
             self.rank, self.size, self._local_size = 0, 1, 1
             return
@@ -85,6 +86,21 @@ class Communicator:
         self._mpi = MPI
         self.rank, self.size = mpi_comm.Get_rank(), mpi_comm.Get_size()
         self._local_size: int | None = None
+
+    @classmethod
+    def _local(cls, group: Any) -> Communicator:
+        """The communicator of one rank of a `cnnumpy.distributed.local` group."""
+        comm = cls()
+        comm._group = group
+        comm.rank, comm.size, comm._local_size = group.rank, group.size, group.size
+        return comm
+
+    @property
+    def launcher(self) -> str | None:
+        """What started the ranks: 'mpiexec', 'processes' (``--processes``) or None."""
+        if self._group is not None:
+            return "processes"
+        return None if self._comm is None else "mpiexec"
 
     @property
     def local_size(self) -> int:
@@ -141,7 +157,9 @@ class Communicator:
         """
         array = self._check_buffer(array, "array")
         check_choice(op, "op", ("sum", "max", "min"))
-        if self._comm is not None and self.size > 1:
+        if self._group is not None and self.size > 1:
+            self._group.allreduce(array, op)
+        elif self._comm is not None and self.size > 1:
             mpi_op = {"sum": self._mpi.SUM, "max": self._mpi.MAX, "min": self._mpi.MIN}
             self._comm.Allreduce(self._mpi.IN_PLACE, array, op=mpi_op[op])
         return array
@@ -185,27 +203,35 @@ class Communicator:
                 f"`part` must hold this rank's {mine.stop - mine.start} of {n} "
                 f"rows, got {len(part)}"
             )
-        if self._comm is None or self.size == 1:
+        if self.size == 1:
             return part
         row = int(np.prod(part.shape[1:], dtype=np.int64))
         out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
         counts = [size * row for size in split_batch(n, self.size)]
-        self._comm.Allgatherv(np.ascontiguousarray(part), [out, counts])
+        if self._group is not None:
+            self._group.allgather(np.ascontiguousarray(part), out, counts)
+        else:
+            self._comm.Allgatherv(np.ascontiguousarray(part), [out, counts])
         return out
 
     def broadcast_text(self, text: str | None) -> str:
         """Rank 0's ``text`` on every rank (other ranks may pass None)."""
         if self.is_root and not isinstance(text, str):
             raise TypeError(f"`text` must be a str on rank 0, got {text!r}")
-        if self._comm is None or self.size == 1:
+        if self.size == 1:
             return text  # type: ignore[return-value]
+        bcast = (
+            self._group.broadcast
+            if self._group is not None
+            else lambda a: self._comm.Bcast(a, root=0)
+        )
         data = text.encode("utf-8") if self.is_root else b""  # type: ignore[union-attr]
         length = np.array([len(data)], dtype=np.int64)
-        self._comm.Bcast(length, root=0)
+        bcast(length)
         buffer = np.frombuffer(data, np.uint8).copy() if self.is_root else None
         if buffer is None:
             buffer = np.empty(int(length[0]), dtype=np.uint8)
-        self._comm.Bcast(buffer, root=0)
+        bcast(buffer)
         return buffer.tobytes().decode("utf-8")
 
     def abort(self, code: int = 1) -> None:
@@ -214,13 +240,24 @@ class Communicator:
         In one process without MPI, raises ``SystemExit(code)``.
         """
         code = check_int(code, "code", minimum=0, maximum=255)
+        if self._group is not None:
+            self._group.abort(code)
+            self._group._exit(code)
         if self._comm is None:
             raise SystemExit(code)
         self._comm.Abort(code)
 
 
+_installed: list[Communicator] = []  # this process's rank of a local group
+
+
+def _install(comm: Communicator) -> None:
+    """Make ``comm`` what `world` returns in this process (a local group's rank)."""
+    _installed[:] = [comm]
+
+
 def world() -> Communicator:
-    """All the processes ``mpiexec`` started, or this one alone if none did.
+    """All the processes ``mpiexec`` (or ``--processes``) started, or this one alone.
 
     mpi4py is imported (and MPI started) only when an MPI launcher started
     this process (see `launched_by_mpi`).
@@ -230,6 +267,8 @@ def world() -> Communicator:
     ImportError
         Under ``mpiexec`` without mpi4py, saying how to install it.
     """
+    if _installed:
+        return _installed[0]
     if not launched_by_mpi():
         return Communicator()
     try:
