@@ -15,7 +15,10 @@ inference: median of ``--rounds`` x ``--infer-repeats`` alternating passes):
 - per layer, forward and backward milliseconds per step, cnnumpy beside
   PyTorch, and the training loop's cost outside the layers (``zero_grad``, the
   loss, the optimizer step, the glue), at the most threads;
-- the naive reference loops on ``--naive-batches`` batches, extrapolated to an epoch.
+- the naive reference loops on ``--naive-batches`` batches, extrapolated to an epoch;
+- each library's fastest way to use 2 cores, in interleaved turns too: cnnumpy
+  on 2 processes of 1 thread (as ``cnnumpy train --processes 2``) beside
+  PyTorch on 1 process with 2 threads (``--no-processes`` skips it).
 
 The output starts with the machine (CPU, SIMD flags, NumPy's BLAS and its
 kernel, PyTorch's backend); ``--record FILE`` also files it into a results
@@ -53,6 +56,7 @@ from _common import (
     torch_trainer,
 )
 from _machine import Tee, machine_lines, record_run
+from _processes import print_processes
 from _profile import print_profile, profile_steps
 from _twin import torch_twin
 from cnnumpy import nn
@@ -177,6 +181,11 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     p.add_argument(
+        "--no-processes",
+        action="store_true",
+        help="skip the table of cnnumpy on 2 processes beside PyTorch on 2 threads",
+    )
+    p.add_argument(
         "--record",
         metavar="FILE",
         help="also put this run's output into FILE (a results file) as its newest run",
@@ -268,6 +277,8 @@ def main() -> int:
         )
         print()
         print_speed(cases, args, train, infer, "dtype")
+        if not args.no_processes:
+            print_processes(args, cnnumpy_lenet5)
         if not args.no_memory:
             print_memory(args)
         if args.profile_batches:

@@ -68,6 +68,14 @@ def test_lenet_tiny_run_prints_every_table(tmp_path):
     assert "| of which optimizer step (timed directly) |" in out
     assert "Overhead per training step outside the layers (float32" in out
     assert "cnnumpy naive loops" in out
+    # cnnumpy on 2 processes beside PyTorch on 2 threads: a ratio, one per round.
+    assert "| dtype | cnnumpy, 2 processes s | PyTorch, 2 threads s |" in out
+    row = next(
+        r
+        for r in out.splitlines()
+        if r.startswith("| float32 | ") and r.count("x |") == 3
+    )
+    assert row.count("|") == 7
     assert "# round 2/2 done" in done.stderr
     # The run went in as the newest, above the old one, under a machine heading.
     text = results.read_text()

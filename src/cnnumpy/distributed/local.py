@@ -38,10 +38,15 @@ __all__ = ["LocalGroup", "RankLost", "finish", "start"]
 
 # Bytes each rank has in the exchange area; larger arrays go in chunks.
 SLOT = 1 << 22
-# A waiting rank checks this many times without sleeping (a few ms), then naps
-# NAP seconds between checks, and looks whether the others live every ALIVE s.
-SPINS = 20_000
-NAP = 2e-4
+# A waiting rank checks without sleeping for SPIN seconds (the ranks of a
+# training step arrive within that of each other), then naps between checks,
+# from NAP seconds doubling up to MAX_NAP (a long wait, such as rank 0 writing
+# a checkpoint, costs next to no CPU), and looks whether the others live every
+# ALIVE seconds. A spinning rank yields its CPU at each check, for a rank it
+# may share it with.
+SPIN = 2e-3
+NAP = 5e-5
+MAX_NAP = 1e-3
 ALIVE = 0.05
 # The header: a count and a generation for the barrier, an abort code (-1:
 # none); each on its own cache line.
@@ -110,7 +115,7 @@ class LocalGroup:
 
     def _acquire(self) -> None:
         """Take the lock without sleeping while another rank holds it briefly."""
-        for _ in range(SPINS):
+        for _ in range(1000):
             if self._lock.acquire(False):
                 return
             _yield()
@@ -118,7 +123,8 @@ class LocalGroup:
 
     def _wait(self, gen: int) -> None:
         h = self._header
-        spins, checked = 0, time.monotonic()
+        start = checked = time.monotonic()
+        spins, nap = 0, NAP
         while True:
             if h[_GEN] != gen or h[_ABORT] >= 0:
                 # Seen without the lock; taken to order memory: what a rank
@@ -131,11 +137,13 @@ class LocalGroup:
                 if code >= 0:
                     self._exit(code)
             spins += 1
-            if spins < SPINS:
-                if spins > 64:  # lets another rank run on an oversubscribed CPU
-                    _yield()
+            if spins < 64:
                 continue
-            time.sleep(NAP)
+            if time.monotonic() - start < SPIN:
+                _yield()
+                continue
+            time.sleep(nap)
+            nap = min(2 * nap, MAX_NAP)
             if time.monotonic() - checked > ALIVE:
                 checked = time.monotonic()
                 self._check_alive()
