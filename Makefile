@@ -65,6 +65,7 @@ bench: $(VENV)/.test
 	$(BIN)/python benchmarks/lenet.py $(if $(RECORD),--record benchmarks/results-lenet.md)
 	$(BIN)/python benchmarks/resnet.py $(if $(RECORD),--record benchmarks/results-resnet.md)
 	$(BIN)/python benchmarks/conv_paths.py $(if $(RECORD),--record benchmarks/results-conv-paths.md)
+	$(BIN)/python benchmarks/conv_blocks.py $(if $(RECORD),--record benchmarks/results-conv-blocks.md)
 	$(BIN)/python benchmarks/threads.py $(if $(RECORD),--record benchmarks/results-threads.md)
 
 clean:

@@ -6,9 +6,11 @@ make one BLAS call per block. This script times LeNet-5's two convolutions,
 forward and backward, with several block sizes, on one engine thread (BLAS
 held to one thread too), in float32 and float64, at batch 100 (training) and
 1,000 (inference): the sizes are taken in turn within each round, and the
-table gives the medians over rounds. A second table times the thin product
-of the first convolution alone, ``(6 x 25) @ (25 x n)``, against ``n``: how
-fast BLAS is on one block's product, whatever the engine does around it. Run::
+table gives the medians over rounds. A second table times resnet20's
+convolutions (batch 128, float32) with the engine's block and one four times
+larger, on 1 and 2 threads. A third times the thin product of the first
+convolution alone, ``(6 x 25) @ (25 x n)``, against ``n``: how fast BLAS is on
+one block's product, whatever the engine does around it. Run::
 
     python benchmarks/conv_blocks.py --record benchmarks/results-conv-blocks.md
 """
@@ -36,6 +38,9 @@ CONVS = (
 )
 BLOCKS = (1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19)  # elements of columns
 THIN = (1000, 2800, 5600, 8400, 11200, 19600, 40000)  # n of (6 x 25) @ (25 x n)
+# resnet20's 3x3 convolutions, 'same' padding: (channels, size) per stage, and
+# the first one's stem from a colour image.
+RESNET = ((16, 16, 28), (32, 32, 14), (64, 64, 7), (3, 16, 32))
 
 
 def _cases(batch: int, dtype: np.dtype, rng: np.random.Generator) -> list:
@@ -55,6 +60,45 @@ def _cases(batch: int, dtype: np.dtype, rng: np.random.Generator) -> list:
             (f"{name} bwd", functools.partial(C.conv2d_backward, dy, ctx, input_grad))
         )
     return cases
+
+
+def resnet_table(
+    args: argparse.Namespace, rng: np.random.Generator, block: int
+) -> None:
+    batch = min(args.batches[-1], 128)
+    print(
+        f"\nresnet20's convolutions, batch {batch}, float32, forward + backward, "
+        f"ms per call (median over {args.rounds} rounds of the median of "
+        f"{args.calls} calls), the engine's block against one 4x larger:\n"
+    )
+    print("| convolution | threads | block | 4x block | 4x / block |")
+    print("|---|---:|---:|---:|---:|")
+    try:
+        for c, f, size in RESNET:
+            x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
+            w = rng.standard_normal((f, c, 3, 3)).astype(np.float32)
+            y, ctx = C.conv2d_forward(x, w, None, 1, 1)
+            dy = nchw(rng.standard_normal((f, size, size, batch)).astype(np.float32))
+
+            def step(x=x, w=w, dy=dy, ctx=ctx) -> None:
+                C.conv2d_forward(x, w, None, 1, 1)
+                C.conv2d_backward(dy, ctx)
+
+            for threads in (1, 2):
+                cnnumpy.set_num_threads(threads)
+                times: dict[int, list[float]] = {block: [], 4 * block: []}
+                for _ in range(args.rounds):
+                    for b in times:
+                        C.BLOCK_ELEMENTS = b
+                        times[b].append(median_time(step, args.calls))
+                one, four = (1e3 * statistics.median(times[b]) for b in times)
+                print(
+                    f"| {c}->{f}, {size}x{size} | {threads} | {one:.2f} | {four:.2f} "
+                    f"| {four / one:.2f} |"
+                )
+    finally:
+        C.BLOCK_ELEMENTS = block
+        cnnumpy.set_num_threads(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"| {block:,}{mark} | {cells} | {sum(ms):.3f} |")
     finally:
         C.BLOCK_ELEMENTS = default
+    resnet_table(args, rng, default)
     print(
         "\nThe first convolution's product alone, (6 x 25) @ (25 x n), BLAS on "
         "one thread, billions of multiply-adds per second:\n"

@@ -198,6 +198,8 @@ def test_conv_blocks_times_every_block_size_and_files_the_run(tmp_path):
     blocks = [r for r in rows if r.count("|") == 7]
     assert len(blocks) == 10 and sum("*" in r for r in blocks) == 2
     assert sum(r.startswith("| 5,600 | 840,000 |") for r in rows) == 1
+    resnet = [r for r in rows if "x" in r.split("|")[1] and r.count("|") == 6]
+    assert len(resnet) == 8  # 4 convolutions x 1 and 2 threads
     text = results.read_text()
     assert text.startswith("# Block sizes\n") and "\n## Run " in text
 
