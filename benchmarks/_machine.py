@@ -16,6 +16,7 @@ import platform
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,24 @@ class Tee(io.TextIOBase):
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+@contextlib.contextmanager
+def recorded_run(
+    script: str, argv: list[str] | None, record: str | None
+) -> Iterator[None]:
+    """Print the machine header, run the block, then file its output into ``record``.
+
+    What the block prints goes to stdout and, with ``record``, into that
+    results file as its newest run (`record_run`), headed by the command.
+    """
+    tee = Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        command = f"python benchmarks/{script} " + " ".join(argv or sys.argv[1:])
+        print("\n".join(machine_lines(command.strip())))
+        yield
+    finally:
+        sys.stdout = tee.stream
+    if record:
+        record_run(record, tee.kept.getvalue())

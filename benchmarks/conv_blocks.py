@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
 
 import numpy as np
 
 import cnnumpy
 from _common import median_time, thread_counts
-from _machine import Tee, machine_lines, record_run
+from _machine import recorded_run
 from cnnumpy.functional import _engine
 from cnnumpy.functional import conv as C
 from cnnumpy.functional.im2col import nchw
@@ -110,59 +109,53 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--record", metavar="FILE", help="file the run into FILE")
     args = parser.parse_args(argv)
-    tee = Tee(sys.stdout)
-    sys.stdout = tee
-    command = "python benchmarks/conv_blocks.py " + " ".join(argv or sys.argv[1:])
-    print("\n".join(machine_lines(command.strip())))
-    cnnumpy.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    default = C.BLOCK_ELEMENTS
-    print(
-        f"\nLeNet-5's convolutions, one thread, ms per call (median over "
-        f"{args.rounds} rounds of the median of {args.calls} calls); block "
-        f"in elements of columns; * marks the engine's (BLOCK_ELEMENTS = {default}):\n"
-    )
-    try:
-        for batch in args.batches:
-            for dtype in (np.float32, np.float64):
-                cases = _cases(batch, np.dtype(dtype), rng)
-                times = {b: [[] for _ in cases] for b in BLOCKS}
-                for _ in range(args.rounds):
+    with recorded_run("conv_blocks.py", argv, args.record):
+        cnnumpy.set_num_threads(1)
+        rng = np.random.default_rng(0)
+        default = C.BLOCK_ELEMENTS
+        print(
+            f"\nLeNet-5's convolutions, one thread, ms per call (median over "
+            f"{args.rounds} rounds of the median of {args.calls} calls); block "
+            f"in elements of columns; * marks the engine's (BLOCK_ELEMENTS = {default}):\n"
+        )
+        try:
+            for batch in args.batches:
+                for dtype in (np.float32, np.float64):
+                    cases = _cases(batch, np.dtype(dtype), rng)
+                    times = {b: [[] for _ in cases] for b in BLOCKS}
+                    for _ in range(args.rounds):
+                        for block in BLOCKS:
+                            C.BLOCK_ELEMENTS = block
+                            for i, (_, fn) in enumerate(cases):
+                                times[block][i].append(median_time(fn, args.calls))
+                    labels = " | ".join(label for label, _ in cases)
+                    print(f"\nbatch {batch}, {np.dtype(dtype).name}:\n")
+                    print(f"| block | {labels} | sum |")
+                    print("|---:|" + "---:|" * (len(cases) + 1))
                     for block in BLOCKS:
-                        C.BLOCK_ELEMENTS = block
-                        for i, (_, fn) in enumerate(cases):
-                            times[block][i].append(median_time(fn, args.calls))
-                labels = " | ".join(label for label, _ in cases)
-                print(f"\nbatch {batch}, {np.dtype(dtype).name}:\n")
-                print(f"| block | {labels} | sum |")
-                print("|---:|" + "---:|" * (len(cases) + 1))
-                for block in BLOCKS:
-                    ms = [1e3 * statistics.median(t) for t in times[block]]
-                    mark = "*" if block == default else ""
-                    cells = " | ".join(f"{t:.3f}" for t in ms)
-                    print(f"| {block:,}{mark} | {cells} | {sum(ms):.3f} |")
-    finally:
-        C.BLOCK_ELEMENTS = default
-    resnet_table(args, rng, default)
-    print(
-        "\nThe first convolution's product alone, (6 x 25) @ (25 x n), BLAS on "
-        "one thread, billions of multiply-adds per second:\n"
-    )
-    print("| n | multiply-adds | float32 | float64 |")
-    print("|---:|---:|---:|---:|")
-    with _engine.blas_single_thread():
-        for n in THIN:
-            rates = []
-            for dtype in (np.float32, np.float64):
-                a = rng.standard_normal((6, 25)).astype(dtype)
-                b = rng.standard_normal((25, n)).astype(dtype)
-                out = np.empty((6, n), dtype)
-                t = median_time(functools.partial(np.matmul, a, b, out=out), 200)
-                rates.append(6 * 25 * n / t / 1e9)
-            print(f"| {n:,} | {6 * 25 * n:,} | {rates[0]:.1f} | {rates[1]:.1f} |")
-    sys.stdout = tee.stream
-    if args.record:
-        record_run(args.record, tee.kept.getvalue())
+                        ms = [1e3 * statistics.median(t) for t in times[block]]
+                        mark = "*" if block == default else ""
+                        cells = " | ".join(f"{t:.3f}" for t in ms)
+                        print(f"| {block:,}{mark} | {cells} | {sum(ms):.3f} |")
+        finally:
+            C.BLOCK_ELEMENTS = default
+        resnet_table(args, rng, default)
+        print(
+            "\nThe first convolution's product alone, (6 x 25) @ (25 x n), BLAS on "
+            "one thread, billions of multiply-adds per second:\n"
+        )
+        print("| n | multiply-adds | float32 | float64 |")
+        print("|---:|---:|---:|---:|")
+        with _engine.blas_single_thread():
+            for n in THIN:
+                rates = []
+                for dtype in (np.float32, np.float64):
+                    a = rng.standard_normal((6, 25)).astype(dtype)
+                    b = rng.standard_normal((25, n)).astype(dtype)
+                    out = np.empty((6, n), dtype)
+                    t = median_time(functools.partial(np.matmul, a, b, out=out), 200)
+                    rates.append(6 * 25 * n / t / 1e9)
+                print(f"| {n:,} | {6 * 25 * n:,} | {rates[0]:.1f} | {rates[1]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 
 import numpy as np
 
 import cnnumpy
 from _common import median_time
-from _machine import Tee, machine_lines, record_run
+from _machine import recorded_run
 from cnnumpy.functional import _engine
 from cnnumpy.functional import conv as C
 
@@ -42,61 +41,59 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--record", metavar="FILE", help="file the run into FILE")
     args = parser.parse_args(argv)
-    tee = Tee(sys.stdout)
-    sys.stdout = tee
-    command = "python benchmarks/conv_paths.py " + " ".join(argv or sys.argv[1:])
-    print("\n".join(machine_lines(command.strip())))
-    print(
-        "\nInput gradient, float32, ms per call (median of "
-        f"{args.rounds}); 'picks' is the engine's choice:\n"
-    )
-    print(
-        "| convolution | shape | threads | col2im | by conv | by conv / col2im | picks |"
-    )
-    print("|---|---|---:|---:|---:|---:|---|")
-    rng = np.random.default_rng(0)
-    weight_rows = []
-    for n, c, f, size, k, pad, where in SHAPES:
-        x = rng.standard_normal((n, c, size, size), dtype=np.float32)
-        w = rng.standard_normal((f, c, k, k), dtype=np.float32)
-        y, ctx = C.conv2d_forward(x, w, None, 1, pad)
-        dy2 = rng.standard_normal((f, y[0, 0].size * n), dtype=np.float32)
-        shape = f"{c}->{f}, {k}x{k} pad {pad}, {size}x{size}, batch {n}"
-        picks = "by conv" if C._by_conv(ctx) else "col2im"
-        paths = (
-            functools.partial(C._input_grad, dy2, ctx),
-            functools.partial(C._input_grad_by_conv, dy2, ctx),
+    with recorded_run("conv_paths.py", argv, args.record):
+        print(
+            "\nInput gradient, float32, ms per call (median of "
+            f"{args.rounds}); 'picks' is the engine's choice:\n"
         )
-        for threads in (1, 2):
-            cnnumpy.set_num_threads(threads)
-            a, b = (1e3 * median_time(fn, args.rounds) for fn in paths)
-            print(
-                f"| {where} | {shape} | {threads} | {a:.2f} | {b:.2f} "
-                f"| {b / a:.2f} | {picks} |"
+        print(
+            "| convolution | shape | threads | col2im | by conv | by conv / col2im | picks |"
+        )
+        print("|---|---|---:|---:|---:|---:|---|")
+        rng = np.random.default_rng(0)
+        weight_rows = []
+        for n, c, f, size, k, pad, where in SHAPES:
+            x = rng.standard_normal((n, c, size, size), dtype=np.float32)
+            w = rng.standard_normal((f, c, k, k), dtype=np.float32)
+            y, ctx = C.conv2d_forward(x, w, None, 1, pad)
+            dy2 = rng.standard_normal((f, y[0, 0].size * n), dtype=np.float32)
+            shape = f"{c}->{f}, {k}x{k} pad {pad}, {size}x{size}, batch {n}"
+            picks = "by conv" if C._by_conv(ctx) else "col2im"
+            paths = (
+                functools.partial(C._input_grad, dy2, ctx),
+                functools.partial(C._input_grad_by_conv, dy2, ctx),
             )
-        # The same product on random operands: its speed is the shapes'.
-        cols = rng.standard_normal((c * k * k, dy2.shape[1] // 4), dtype=np.float32)
-        d = np.ascontiguousarray(dy2[:, : cols.shape[1]])
-        with _engine.blas_single_thread():
-            slow = 1e3 * median_time(functools.partial(np.dot, d, cols.T), args.rounds)
-            fast = 1e3 * median_time(functools.partial(np.dot, cols, d.T), args.rounds)
-        weight_rows.append(
-            f"| {where} | {f} x {cols.shape[1]} x {cols.shape[0]} "
-            f"| {slow:.3f} | {fast:.3f} | {fast / slow:.2f} |"
+            for threads in (1, 2):
+                cnnumpy.set_num_threads(threads)
+                a, b = (1e3 * median_time(fn, args.rounds) for fn in paths)
+                print(
+                    f"| {where} | {shape} | {threads} | {a:.2f} | {b:.2f} "
+                    f"| {b / a:.2f} | {picks} |"
+                )
+            # The same product on random operands: its speed is the shapes'.
+            cols = rng.standard_normal((c * k * k, dy2.shape[1] // 4), dtype=np.float32)
+            d = np.ascontiguousarray(dy2[:, : cols.shape[1]])
+            with _engine.blas_single_thread():
+                slow = 1e3 * median_time(
+                    functools.partial(np.dot, d, cols.T), args.rounds
+                )
+                fast = 1e3 * median_time(
+                    functools.partial(np.dot, cols, d.T), args.rounds
+                )
+            weight_rows.append(
+                f"| {where} | {f} x {cols.shape[1]} x {cols.shape[0]} "
+                f"| {slow:.3f} | {fast:.3f} | {fast / slow:.2f} |"
+            )
+        print(
+            "\nThe weight gradient's product, one thread, a quarter of the batch "
+            "(what one block holds), ms:\n"
         )
-    print(
-        "\nThe weight gradient's product, one thread, a quarter of the batch "
-        "(what one block holds), ms:\n"
-    )
-    print(
-        "| convolution | dy rows x positions x cols rows | dy @ cols.T | cols @ dy.T "
-        "(the engine's) | ratio |"
-    )
-    print("|---|---|---:|---:|---:|")
-    print("\n".join(weight_rows))
-    sys.stdout = tee.stream
-    if args.record:
-        record_run(args.record, tee.kept.getvalue())
+        print(
+            "| convolution | dy rows x positions x cols rows | dy @ cols.T | cols @ dy.T "
+            "(the engine's) | ratio |"
+        )
+        print("|---|---|---:|---:|---:|")
+        print("\n".join(weight_rows))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import numpy as np
 
 import cnnumpy
 from _common import median_time
-from _machine import Tee, machine_lines, record_run
+from _machine import recorded_run
 from cnnumpy import functional as F
 from cnnumpy import models, nn, optim
 from cnnumpy.functional._engine import gauge, threads
@@ -244,16 +244,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not gauge.GAUGED:
         parser.error("needs a per-thread CPU clock (Linux or macOS)")
-    tee = Tee(sys.stdout)
-    sys.stdout = tee
-    command = "python benchmarks/threads.py " + " ".join(argv or sys.argv[1:])
-    print("\n".join(machine_lines(command.strip())))
-    short_calls(args.calls, args.rounds)
-    lenet_step(args.steps)
-    hand_off_cost(args.rounds)
-    sys.stdout = tee.stream
-    if args.record:
-        record_run(args.record, tee.kept.getvalue())
+    with recorded_run("threads.py", argv, args.record):
+        short_calls(args.calls, args.rounds)
+        lenet_step(args.steps)
+        hand_off_cost(args.rounds)
 
 
 if __name__ == "__main__":
