@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import local_ranks
-from cnnumpy.distributed import local
+from cnnumpy.distributed import Communicator, local
 from cnnumpy.training import load_checkpoint
 from conftest import write_mnist_dir
 
@@ -70,11 +70,26 @@ def test_a_failing_rank_0_ends_the_waiting_ranks():
     assert all(not p.is_alive() for p in peers)
 
 
-def test_start_checks_its_arguments():
+def test_start_and_finish_check_their_arguments():
     with pytest.raises(ValueError, match="`n` must be >= 1, got 0"):
         local.start(0, local_ranks.wait_for_root)
     with pytest.raises(TypeError, match="`n`"):
         local.start("2", local_ranks.wait_for_root)
+    with pytest.raises(TypeError, match="`fn`"):
+        local.start(2, "not callable")
+    with pytest.raises(TypeError, match="`quiet_others`"):
+        local.start(2, local_ranks.wait_for_root, quiet_others=1)
+    with pytest.raises(ValueError, match="`slot` must be >= 8, got 4"):
+        local.start(2, local_ranks.wait_for_root, slot=4)
+    with pytest.raises(TypeError, match="`comm` must be the Communicator"):
+        local.finish(Communicator(), 0)
+    comm = local.start(2, local_ranks.wait_for_root)
+    with pytest.raises(ValueError, match="`code` must be <= 255, got 256"):
+        local.finish(comm, 256)
+    comm.barrier()  # what rank 1 waits for
+    assert local.finish(comm, 0) == 0
+    with pytest.raises(TypeError, match="`comm` must be the Communicator"):
+        local.finish(comm, 0)  # finished already
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Data-parallel training over MPI: one model, N processes (ranks).
+"""Data-parallel training over MPI, or on one machine without it: one model, N ranks.
 
 Each rank holds the whole model and the whole data set. Every global batch
 is cut into N near-equal parts (`split_batch`: 100 images over 3 ranks are
@@ -9,7 +9,8 @@ step. Shuffling and initial weights come from the seed, so the ranks start and
 stay equal: N ranks train the same model as one process, to rounding.
 
 ``cnnumpy.training.fit(..., comm=comm)`` and ``mpiexec -n N cnnumpy train``
-do all this; a loop of one's own takes five calls. Run it with
+(or ``cnnumpy train --processes N``, whose ranks `cnnumpy.distributed.local`
+starts on this machine without MPI) do all this; a loop of one's own takes five calls. Run it with
 ``mpiexec -n 2 python loop.py``, or ``python loop.py`` for one process::
 
     import numpy as np

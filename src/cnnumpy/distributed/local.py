@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnumpy.validation import check_int
+from cnnumpy.validation import check_bool, check_callable, check_int
 
 __all__ = ["LocalGroup", "RankLost", "finish", "start"]
 
@@ -95,6 +95,7 @@ class LocalGroup:
         self._shm.close()
         if self._owner:
             self._shm.unlink()
+        self._shm = None  # type: ignore[assignment]
 
     # -- meeting ----------------------------------------------------------
 
@@ -274,6 +275,8 @@ def start(
     from cnnumpy.distributed.comm import Communicator
 
     n = check_int(n, "n", minimum=1)
+    check_callable(fn, "fn")
+    check_bool(quiet_others, "quiet_others")
     slot = check_int(slot, "slot", minimum=8)
     ctx = multiprocessing.get_context("spawn")
     lock = ctx.Lock()
@@ -307,7 +310,12 @@ def finish(comm: Any, code: int) -> int:
     A failing rank 0 (``code`` != 0) ends the others; otherwise the first
     non-zero status of another rank, if any, is the run's.
     """
-    group: LocalGroup = comm._group
+    group = getattr(comm, "_group", None)
+    if not isinstance(group, LocalGroup) or group.rank != 0 or group._shm is None:
+        raise TypeError(
+            f"`comm` must be the Communicator that start() returned, got {comm!r}"
+        )
+    code = check_int(code, "code", minimum=0, maximum=255)
     return _end(group, code)
 
 
