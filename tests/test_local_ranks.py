@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -128,3 +130,48 @@ def test_processes_flag_is_checked(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert "--processes" in done.stderr and "got '0'" in done.stderr
+
+
+def test_an_error_on_the_ranks_is_shown_once_and_ends_them_all(tmp_path):
+    """Rank 0 fails first (it loads the data first) and ends the waiting rank."""
+    (tmp_path / "empty").mkdir()
+    start = time.monotonic()
+    done = _train(tmp_path / "empty", tmp_path / "run", "--processes", "2")
+    assert done.returncode == 2 and time.monotonic() - start < 60
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("cnnumpy: error")]
+    assert len(errors) == 1 and "(rank" not in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("target", ["rank 0", "every rank"])
+def test_ctrl_c_stops_the_ranks_saves_once_and_resumes(data_dir, tmp_path, target):
+    """SIGINT to rank 0 alone (kill) or to the process group (a terminal's Ctrl-C)."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "cnnumpy.cli", "train", "--data", str(data_dir),
+               "--epochs", "500", "--batch-size", "20", "--dtype", "float64",
+               "--no-plots", "--out", str(out), "--processes", "2"]  # fmt: skip
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + LIMIT
+    while not (out / "last.npz").exists():  # epoch 1 done: handlers installed
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    if target == "rank 0":
+        os.kill(proc.pid, signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=LIMIT)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stdout.count("Continue with: cnnumpy train --processes 2 --resume") == 1
+    done = load_checkpoint(out / "last.npz")["progress"]["epoch"]
+    assert 1 <= done < 500
+    resumed = subprocess.run(
+        [sys.executable, "-m", "cnnumpy.cli", "train", "--resume", str(out / "last.npz"),
+         "--epochs", str(done + 1), "--processes", "2"],
+        capture_output=True, text=True, timeout=LIMIT,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == done + 1
