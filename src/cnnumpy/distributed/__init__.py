@@ -10,8 +10,9 @@ stay equal: N ranks train the same model as one process, to rounding.
 
 ``cnnumpy.training.fit(..., comm=comm)`` and ``mpiexec -n N cnnumpy train``
 (or ``cnnumpy train --processes N``, whose ranks `cnnumpy.distributed.local`
-starts on this machine without MPI) do all this; a loop of one's own takes five calls. Run it with
-``mpiexec -n 2 python loop.py``, or ``python loop.py`` for one process::
+starts on this machine without MPI) do all this; a loop of one's own takes
+five calls. Run it with ``mpiexec -n 2 python loop.py``, or ``python
+loop.py`` for one process::
 
     import numpy as np
     from cnnumpy import data, distributed, models, nn, optim
