@@ -33,6 +33,43 @@ needs_mpi = pytest.mark.skipif(
     MPIEXEC is None, reason="no mpiexec: pip install 'cnnumpy[mpi]'"
 )
 LIMIT = 90  # seconds before a run counts as hung
+SHM = Path("/dev/shm")
+
+
+def _mapped() -> set[str]:
+    """The files of /dev/shm that some process has mapped (Linux)."""
+    found = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:  # gone, or not ours to read
+            continue
+        found.update(re.findall(r"/dev/shm/(mpich_shm_\S+)", text))
+    return found
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_mpich_files_left():
+    """Remove the shared-memory files MPICH leaves when a test aborts its ranks.
+
+    ``MPI_Abort`` ends the ranks before MPICH removes its segments from
+    /dev/shm (2 MB each). After this module's tests, the files they made
+    that no live process has mapped are removed (the ranks of an aborted run
+    may take a moment to end).
+    """
+    before = set(SHM.glob("mpich_shm_*")) if SHM.is_dir() else set()
+    yield
+    if not SHM.is_dir():
+        return
+    deadline = time.monotonic() + 5
+    while left := set(SHM.glob("mpich_shm_*")) - before:
+        in_use = _mapped()
+        for path in left:
+            if path.name not in in_use:
+                path.unlink(missing_ok=True)
+        if not in_use & {p.name for p in left} or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 # --- one process -------------------------------------------------------------------
