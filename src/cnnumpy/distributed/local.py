@@ -3,8 +3,8 @@
 The second core of a machine is better used by a second *process* than by a
 second thread. Threads of one Python process share its GIL: between two NumPy
 calls a thread must take the GIL back, and when the other thread holds it, it
-sleeps until woken, which costs tens of microseconds on a virtual machine
-(``benchmarks/threads.py`` measures it). Processes share nothing of the kind:
+sleeps until woken, which is slow on a virtual machine (``benchmarks/threads.py``
+measures what it costs). Processes share nothing of the kind:
 each rank trains on its part of every batch, as under ``mpiexec``, and the
 ranks meet only to add their gradients, once a step.
 
@@ -64,26 +64,34 @@ class RankLost(RuntimeError):
 class LocalGroup:
     """One rank's end of a group of processes on this machine.
 
-    Made by `start`, which passes each rank its end; not built by hand.
+    Made by `start`, which passes each rank its end; not built by hand. Rank
+    0's end (``name`` None) makes the shared memory and holds the other
+    ranks' processes (``peers``).
     """
 
     def __init__(
         self,
         rank: int,
         size: int,
-        name: str,
+        name: str | None,
         lock: Any,
         slot: int = SLOT,
         peers: list[Any] | None = None,
     ) -> None:
         self.rank, self.size, self.slot = rank, size, slot
         self._lock = lock
-        self._peers = peers  # rank 0: the other ranks' processes
-        self._shm = shared_memory.SharedMemory(name=name)
-        self._owner = peers is not None
+        self._peers = peers
+        if name is None:
+            nbytes = _HEADER * 8 + size * slot
+            self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
+        else:
+            self._shm = shared_memory.SharedMemory(name=name)
         buf = self._shm.buf
         self._header = np.ndarray((_HEADER,), np.int64, buf)
         self._slots = np.ndarray((size, slot), np.uint8, buf, _HEADER * 8)
+        if name is None:
+            self._header[:] = 0
+            self._header[_ABORT] = -1
 
     # What a rank needs to attach; sent to the spawned processes.
     def handle(self, rank: int) -> tuple[int, int, str, Any, int]:
@@ -93,7 +101,7 @@ class LocalGroup:
         """Let go of the shared memory (rank 0 also removes it)."""
         self._header = self._slots = None  # type: ignore[assignment]
         self._shm.close()
-        if self._owner:
+        if self._peers is not None:
             self._shm.unlink()
         self._shm = None  # type: ignore[assignment]
 
@@ -219,12 +227,6 @@ class LocalGroup:
             if self._header[_ABORT] < 0:
                 self._header[_ABORT] = code
 
-    def aborted(self) -> int | None:
-        """The abort code a rank set, or None."""
-        with self._lock:
-            code = int(self._header[_ABORT])
-        return None if code < 0 else code
-
     def _exit(self, code: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -279,15 +281,8 @@ def start(
     check_bool(quiet_others, "quiet_others")
     slot = check_int(slot, "slot", minimum=8)
     ctx = multiprocessing.get_context("spawn")
-    lock = ctx.Lock()
-    shm = shared_memory.SharedMemory(create=True, size=_HEADER * 8 + n * slot)
-    header = np.ndarray((_HEADER,), np.int64, shm.buf)
-    header[:] = 0
-    header[_ABORT] = -1
-    del header
-    shm.close()
     peers: list[Any] = []
-    group = LocalGroup(0, n, shm.name, lock, slot, peers)
+    group = LocalGroup(0, n, None, ctx.Lock(), slot, peers)
     try:
         for rank in range(1, n):
             proc = ctx.Process(
