@@ -302,7 +302,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="train on N processes of this machine, each on its part of every "
-        "batch (default: 1; 2 on 2 cores trains about 1.6x as fast as 1, "
-        "where a second thread gains little: see benchmarks/scaling.py)",
+        "batch (default: 1). A second process uses a second core better than "
+        "a second thread: see benchmarks/scaling.py",
     )
     p.set_defaults(run=run_train)

@@ -26,11 +26,11 @@ __all__ = ["Conv2dContext", "conv2d", "conv2d_backward", "conv2d_forward"]
 # multiplies each block while it is still in cache, one BLAS call a block. A
 # block must be large enough that its call and its Python are worth it, and
 # small enough to stay in the cache of the core that filled it. Counted in
-# elements, not bytes: the sizes that pay follow the product's shape. With
-# OpenBLAS's AVX-512 kernels a thin product (LeNet-5's first convolution, 6
-# kernels of 25 taps) runs about 4x faster below about 1M multiply-adds a call
-# than above; blocks of 2 MB lost that there. On an AVX2 Xeon, blocks of 256 KB
-# to 2 MB per thread trained LeNet-5 equally fast.
+# elements, not bytes: the sizes that pay follow the product's shape. OpenBLAS's
+# AVX-512 kernels run a thin product (LeNet-5's first convolution: few kernels,
+# few taps) much faster when each call is small, so the block is the smallest
+# that still leaves the calls and their Python cheap; on AVX2 the size hardly
+# mattered across this range. benchmarks/conv_blocks.py times the sizes.
 # Chosen by A/B runs; see benchmarks/results-lenet.md#engine-constants
 BLOCK_ELEMENTS = 1 << 17
 
@@ -194,8 +194,9 @@ class _Blocks(NamedTuple):
 def _even(start: int, stop: int, most: int) -> list[tuple[int, int]]:
     """As few ranges of at most ``most`` as cover start..stop, sizes within 1."""
     n = stop - start
-    k = -(-n // most) if n > 0 else 0
-    return [(start + a, start + b) for a, b in _engine.ranges(n, k)] if k else []
+    if n <= 0:
+        return []
+    return [(start + a, start + b) for a, b in _engine.ranges(n, -(-n // most))]
 
 
 def _blocks(per_position: int, out_h: int, out_w: int) -> _Blocks:
