@@ -20,7 +20,6 @@ import statistics
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 import cnnumpy
 from _common import DTYPES, LIBS, NAMES, OPTIMIZERS, set_threads, timed, torch_trainer
@@ -93,13 +92,16 @@ def rank_one(
             ranks.train(x[start:stop], y[start:stop], batch)
 
 
-def processes_rounds(args: argparse.Namespace, build: Callable) -> dict:
-    """Epoch times per round: cnnumpy on 2 ranks, PyTorch on 1 process x 2 threads."""
+def processes_rounds(args: argparse.Namespace, cases: list, build: Callable) -> dict:
+    """Epoch times per round: cnnumpy on 2 ranks, PyTorch on 1 process x 2 threads.
+
+    ``cases`` hold `make_data`'s arrays (rank 1 makes its own, the same).
+    """
     from cnnumpy.distributed import local
 
-    data = make_data(args.dtypes, max(args.images, args.infer_images))
+    data = [(case.name, case.x, case.y) for case in cases]
     spawn = functools.partial(
-        rank_one, dtypes=args.dtypes, n=max(args.images, args.infer_images),
+        rank_one, dtypes=args.dtypes, n=len(cases[0].x),
         batch=args.batch_size, build=build, recipe=args.recipe,
     )  # fmt: skip
     comm = local.start(2, spawn)
@@ -117,7 +119,7 @@ def processes_rounds(args: argparse.Namespace, build: Callable) -> dict:
                 model = ranks.fresh(DTYPES[name][0], r)
                 twin = torch_twin(model)
                 torch_train = torch_trainer(twin, args.recipe)
-                tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+                tx, ty = cases[case].tx, cases[case].ty
 
                 def cnnumpy_turn(start: int, stop: int) -> None:
                     _command(comm, (TRAIN, case, start, stop, r))  # noqa: B023
@@ -145,9 +147,9 @@ def processes_rounds(args: argparse.Namespace, build: Callable) -> dict:
     return times
 
 
-def print_processes(args: argparse.Namespace, build: Callable) -> None:
+def print_processes(args: argparse.Namespace, cases: list, build: Callable) -> None:
     """The table: each library's fastest way to use 2 cores, side by side."""
-    times = processes_rounds(args, build)
+    times = processes_rounds(args, cases, build)
     print()
     print(
         f"The second core as a second process: cnnumpy on 2 processes of 1 thread "

@@ -56,7 +56,7 @@ from _common import (
     torch_trainer,
 )
 from _machine import Tee, machine_lines, record_run
-from _processes import print_processes
+from _processes import make_data, print_processes
 from _profile import print_profile, profile_steps
 from _twin import torch_twin
 from cnnumpy import nn
@@ -259,14 +259,12 @@ def main() -> int:
     with contextlib.redirect_stdout(tee):
         print("\n".join(machine_lines(command)))
         print()
-        rng = np.random.default_rng(0)
-        cases = []
-        for name in args.dtypes:
-            n = max(args.images, args.infer_images)  # training takes the first --images
-            x = rng.standard_normal((n, 1, 28, 28), dtype=DTYPES[name][0])
-            cases.append(
-                Case(name, both_lenet5(DTYPES[name][0]), x, rng.integers(0, 10, n))
-            )
+        # The same images in a spawned rank of print_processes: make_data's.
+        n = max(args.images, args.infer_images)  # training takes the first --images
+        cases = [
+            Case(name, both_lenet5(DTYPES[name][0]), x, y)
+            for name, x, y in make_data(args.dtypes, n)
+        ]
         train, infer = run_rounds(cases, args)
         print(
             f"Training epoch: {args.images:,} images, batch {args.batch_size}, Adam 1e-3; "
@@ -278,7 +276,7 @@ def main() -> int:
         print()
         print_speed(cases, args, train, infer, "dtype")
         if not args.no_processes:
-            print_processes(args, cnnumpy_lenet5)
+            print_processes(args, cases, cnnumpy_lenet5)
         if not args.no_memory:
             print_memory(args)
         if args.profile_batches:
